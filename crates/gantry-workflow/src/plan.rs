@@ -1,0 +1,143 @@
+//! The plan: what the engine runs. Produced from a validated workflow; matrix expanded;
+//! values that may hold `${{ }}` stay as raw template strings for the engine to render
+//! at run time, when the contexts they read exist.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// A byte range in the workflow source, for diagnostics raised after planning (e.g. a
+/// `runs-on` label no backend serves, a `uses:` nothing serves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// A whole run's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Workflow `name:` (raw), or the file name.
+    pub name: String,
+    /// Path of the workflow file as given.
+    pub source_path: String,
+    /// Workflow-level `env:` (raw templates, in file order).
+    pub env: IndexMap<String, String>,
+    /// Jobs in an order where every job comes after the jobs it needs. Matrix instances
+    /// of one job are consecutive.
+    pub jobs: Vec<PlannedJob>,
+}
+
+/// `defaults.run`, already merged (workflow, then job).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunDefaults {
+    pub shell: Option<String>,
+    pub working_directory: Option<String>,
+}
+
+/// `strategy` facts for one matrix instance (the `strategy` context).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Strategy {
+    pub fail_fast: bool,
+    /// Upper bound on concurrently running instances of this job; `None` is unlimited.
+    pub max_parallel: Option<usize>,
+    /// Index of this instance, from 0.
+    pub job_index: usize,
+    /// Number of instances.
+    pub job_total: usize,
+}
+
+/// A workflow `container:` or a `services:` entry (raw templates).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContainerDef {
+    pub image: String,
+    pub env: IndexMap<String, String>,
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub options: Option<String>,
+    /// `credentials.username` and `credentials.password` (raw templates).
+    pub credentials: Option<(String, String)>,
+    /// Where it is written (for errors).
+    pub span: Span,
+}
+
+/// One job (one matrix instance) ready to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedJob {
+    /// Unique key within the run: the job id, plus ` (v1, v2)` for matrix instances.
+    pub key: String,
+    /// The workflow's job id.
+    pub id: String,
+    /// Display name (raw template; the engine renders it with `matrix`).
+    pub name: String,
+    /// Job ids this job needs.
+    pub needs: Vec<String>,
+    /// `runs-on` labels (raw templates).
+    pub runs_on: Vec<String>,
+    pub runs_on_span: Span,
+    /// Raw `if:` text, when present.
+    pub condition: Option<String>,
+    /// Job-level `env:` (raw templates).
+    pub env: IndexMap<String, String>,
+    /// `outputs:` (raw templates reading `steps`).
+    pub outputs: IndexMap<String, String>,
+    /// This instance's matrix values; empty without a matrix.
+    pub matrix: IndexMap<String, serde_json::Value>,
+    pub strategy: Strategy,
+    /// `timeout-minutes` (raw: a number or a template); GitHub's default 360 when `None`.
+    pub timeout_minutes: Option<String>,
+    /// `continue-on-error` (raw: a bool or a template).
+    pub continue_on_error: Option<String>,
+    pub defaults: RunDefaults,
+    pub container: Option<ContainerDef>,
+    pub services: IndexMap<String, ContainerDef>,
+    pub steps: Vec<PlannedStep>,
+    /// Where the job key is written.
+    pub span: Span,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepBody {
+    /// `run:` a script (raw template) with an optional `shell:` and `working-directory:`.
+    Run {
+        script: String,
+        shell: Option<String>,
+        working_directory: Option<String>,
+    },
+    /// `uses:` with `with:` inputs (raw templates).
+    Uses {
+        uses: String,
+        with: IndexMap<String, String>,
+        /// Where the `uses:` value is written.
+        span: Span,
+    },
+}
+
+/// A gantry extension: retry a failing step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    /// Total attempts, at least 1.
+    pub attempts: u32,
+    /// Pause between attempts.
+    pub delay_seconds: f64,
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Position in the job, from 0.
+    pub index: usize,
+    /// `id:`, when given.
+    pub id: Option<String>,
+    /// `name:` (raw template), when given.
+    pub name: Option<String>,
+    pub body: StepBody,
+    pub env: IndexMap<String, String>,
+    pub condition: Option<String>,
+    pub timeout_minutes: Option<String>,
+    pub continue_on_error: Option<String>,
+    pub retry: Option<Retry>,
+    /// Where the step starts (the `-` of its list item).
+    pub span: Span,
+}
