@@ -138,7 +138,10 @@ pub struct ContainerPaths {
 
 impl ContainerPaths {
     pub fn new(workspace: impl Into<String>, temp: impl Into<String>) -> Self {
-        ContainerPaths { workspace: workspace.into(), temp: temp.into() }
+        ContainerPaths {
+            workspace: workspace.into(),
+            temp: temp.into(),
+        }
     }
 }
 
@@ -151,10 +154,26 @@ pub trait Container: Send + Sync {
     /// The workspace and temp paths as seen inside this container.
     fn paths(&self) -> ContainerPaths;
 
+    /// Environment every exec on this target inherits before the step's own variables
+    /// (the host backend: the environment gantry was started with, minus secrets; a
+    /// container backend: nothing, since the image's environment already applies).
+    /// The engine merges the step's env on top and passes the result in [`ExecRequest::env`].
+    fn inherited_env(&self) -> IndexMap<String, String> {
+        IndexMap::new()
+    }
+
     /// Starts the container. Idempotent for targets that are always running (host).
+    ///
+    /// Step containers ([`ContainerKind::Step`]) are never started this way: they run
+    /// once, through [`Container::exec`].
     async fn start(&self) -> Result<(), BackendError>;
 
     /// Runs `req`, sending output chunks to `output` as they come, until the process ends.
+    ///
+    /// On a step container ([`ContainerKind::Step`]) this runs the container itself once:
+    /// `req.argv` replaces the image's command (empty keeps the image default, the spec's
+    /// `entrypoint` applies), `req.env` is its environment, and the returned status is
+    /// the container's exit status.
     ///
     /// The backend watches `stop`: on [`StopLevel::Terminate`](crate::StopLevel) it asks the
     /// process tree to stop, on `Kill` it kills it, and in both cases still returns the
@@ -179,7 +198,8 @@ pub trait Container: Send + Sync {
         let (dir, name) = split_path(path)?;
         let mut builder = TarOne::new();
         builder.add(name, contents, mode);
-        self.copy_in(dir, Box::new(std::io::Cursor::new(builder.finish()))).await
+        self.copy_in(dir, Box::new(std::io::Cursor::new(builder.finish())))
+            .await
     }
 
     /// Reads a small file (an env or output file), `None` when it does not exist.
@@ -195,7 +215,9 @@ pub trait Container: Send + Sync {
 fn split_path(path: &str) -> Result<(&str, &str), BackendError> {
     match path.rsplit_once('/') {
         Some((dir, name)) if !name.is_empty() => Ok((if dir.is_empty() { "/" } else { dir }, name)),
-        _ => Err(BackendError::InvalidRequest(format!("`{path}` is not an absolute file path"))),
+        _ => Err(BackendError::InvalidRequest(format!(
+            "`{path}` is not an absolute file path"
+        ))),
     }
 }
 

@@ -23,7 +23,10 @@ pub struct WorkspaceSource {
 
 impl WorkspaceSource {
     pub fn new(path: impl Into<PathBuf>, bind: bool) -> Self {
-        WorkspaceSource { path: path.into(), bind }
+        WorkspaceSource {
+            path: path.into(),
+            bind,
+        }
     }
 }
 
@@ -106,7 +109,10 @@ pub trait ExecutionEnvironment: Send + Sync {
 
     /// Creates (does not start) a job, service or step container. Backends without that
     /// layer return [`BackendError::Unsupported`]; validation should have refused earlier.
-    async fn create_container(&self, spec: ContainerSpec) -> Result<Arc<dyn Container>, BackendError>;
+    async fn create_container(
+        &self,
+        spec: ContainerSpec,
+    ) -> Result<Arc<dyn Container>, BackendError>;
 
     /// Removes everything the environment owns: containers, networks, volumes, temp
     /// dirs, leftover processes. Idempotent; called on success, failure and cancel.

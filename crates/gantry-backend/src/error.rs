@@ -24,17 +24,29 @@ pub enum BackendError {
     Exec(String),
     /// A copy in or out failed.
     #[error("copy {direction} `{path}`: {reason}")]
-    Copy { direction: &'static str, path: String, reason: String },
+    Copy {
+        direction: &'static str,
+        path: String,
+        reason: String,
+    },
     /// The backend process or service is gone or not answering (a plugin crash, an engine
     /// that went away).
     #[error("backend `{backend}` unavailable: {reason}")]
     Unavailable { backend: String, reason: String },
     /// A call did not answer within its deadline.
     #[error("backend `{backend}` did not answer `{call}` within {seconds}s")]
-    Timeout { backend: String, call: String, seconds: u64 },
+    Timeout {
+        backend: String,
+        call: String,
+        seconds: u64,
+    },
     /// A local I/O error with the path it happened on.
     #[error("{path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Anything else, with the backend's own words.
     #[error("{0}")]
     Other(String),
@@ -43,6 +55,9 @@ pub enum BackendError {
 impl BackendError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
-        BackendError::Io { path: path.to_string(), source }
+        BackendError::Io {
+            path: path.to_string(),
+            source,
+        }
     }
 }

@@ -26,7 +26,10 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// A request for `argv` with an empty environment.
     pub fn new(argv: Vec<String>) -> Self {
-        ExecRequest { argv, ..Default::default() }
+        ExecRequest {
+            argv,
+            ..Default::default()
+        }
     }
 
     /// Sets the environment.
@@ -92,12 +95,18 @@ pub struct ExitStatus {
 impl ExitStatus {
     /// A normal exit with `code`.
     pub fn code(code: i32) -> Self {
-        ExitStatus { code: Some(code), signal: None }
+        ExitStatus {
+            code: Some(code),
+            signal: None,
+        }
     }
 
     /// Death by `signal`.
     pub fn signal(signal: i32) -> Self {
-        ExitStatus { code: None, signal: Some(signal) }
+        ExitStatus {
+            code: None,
+            signal: Some(signal),
+        }
     }
 
     /// True for a normal exit with code 0.

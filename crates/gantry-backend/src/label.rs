@@ -57,7 +57,8 @@ impl LabelSpec {
             if !is_backend_id(spec) {
                 return Err(LabelError::Malformed {
                     spec: spec.into(),
-                    reason: "expected a backend id like `host` or `SCHEME://TARGET?opt=value`".into(),
+                    reason: "expected a backend id like `host` or `SCHEME://TARGET?opt=value`"
+                        .into(),
                 });
             }
             return Ok(LabelSpec::new(label, spec));
@@ -96,21 +97,28 @@ impl LabelSpec {
         let text = text.trim();
         if let Some((name, spec)) = text.split_once('=') {
             if let Some(reason) = bad_label_name(name) {
-                return Err(LabelError::Malformed { spec: text.into(), reason });
+                return Err(LabelError::Malformed {
+                    spec: text.into(),
+                    reason,
+                });
             }
             return LabelSpec::parse(name.trim(), spec);
         }
         if let Some((name, spec)) = text.split_once(':') {
             if spec.contains("://") || is_backend_id(spec) {
                 if let Some(reason) = bad_label_name(name) {
-                    return Err(LabelError::Malformed { spec: text.into(), reason });
+                    return Err(LabelError::Malformed {
+                        spec: text.into(),
+                        reason,
+                    });
                 }
                 return LabelSpec::parse(name.trim(), spec);
             }
         }
         Err(LabelError::Malformed {
             spec: text.into(),
-            reason: "expected `LABEL=SPEC`, e.g. `ubuntu-latest=docker://gantry-test/busybox:1`".into(),
+            reason: "expected `LABEL=SPEC`, e.g. `ubuntu-latest=docker://gantry-test/busybox:1`"
+                .into(),
         })
     }
 
@@ -148,7 +156,9 @@ fn bad_label_name(name: &str) -> Option<String> {
 }
 
 fn is_backend_id(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 fn percent_decode(s: &str) -> String {
@@ -175,21 +185,34 @@ mod tests {
 
     #[test]
     fn parses_docker_spec_with_options() {
-        let s = LabelSpec::parse("ubuntu-latest", "docker://gantry-test/busybox:1?pull=never&memory=512m").unwrap();
+        let s = LabelSpec::parse(
+            "ubuntu-latest",
+            "docker://gantry-test/busybox:1?pull=never&memory=512m",
+        )
+        .unwrap();
         assert_eq!(s.backend, "docker");
         assert_eq!(s.target, "gantry-test/busybox:1");
         assert_eq!(s.option("pull"), Some("never"));
         assert_eq!(s.option("memory"), Some("512m"));
-        assert_eq!(s.to_spec_string(), "docker://gantry-test/busybox:1?pull=never&memory=512m");
+        assert_eq!(
+            s.to_spec_string(),
+            "docker://gantry-test/busybox:1?pull=never&memory=512m"
+        );
     }
 
     #[test]
     fn parses_plain_backend_and_mappings() {
         assert_eq!(LabelSpec::parse("x", "host").unwrap().backend, "host");
         let m = LabelSpec::parse_mapping("ubuntu-latest=docker://img:2").unwrap();
-        assert_eq!((m.label.as_str(), m.target.as_str()), ("ubuntu-latest", "img:2"));
+        assert_eq!(
+            (m.label.as_str(), m.target.as_str()),
+            ("ubuntu-latest", "img:2")
+        );
         let m = LabelSpec::parse_mapping("ubuntu-latest:docker://img:2").unwrap();
-        assert_eq!((m.label.as_str(), m.target.as_str()), ("ubuntu-latest", "img:2"));
+        assert_eq!(
+            (m.label.as_str(), m.target.as_str()),
+            ("ubuntu-latest", "img:2")
+        );
     }
 
     #[test]
@@ -199,6 +222,9 @@ mod tests {
         assert!(LabelSpec::parse("x", "do cker://img").is_err());
         assert!(LabelSpec::parse_mapping("noequals").is_err());
         assert!(LabelSpec::parse_mapping("=host").is_err());
-        assert_eq!(LabelSpec::parse("x", "docker://i?%zz=%4").unwrap().options["%zz"], "%4");
+        assert_eq!(
+            LabelSpec::parse("x", "docker://i?%zz=%4").unwrap().options["%zz"],
+            "%4"
+        );
     }
 }

@@ -27,15 +27,17 @@ pub mod registry;
 
 pub use capabilities::Capabilities;
 pub use container::{
-    BoxedReader, Container, ContainerKind, ContainerPaths, ContainerSpec, Health, HealthCheck, PortMapping,
-    PullPolicy, Sandbox,
+    BoxedReader, Container, ContainerKind, ContainerPaths, ContainerSpec, Health, HealthCheck,
+    PortMapping, PullPolicy, Sandbox,
 };
 pub use environment::{
     DockerEndpoint, EndpointDriver, EnvironmentRequest, ExecutionEnvironment, RunnerInfo,
     WorkspaceSource,
 };
 pub use error::BackendError;
-pub use exec::{ExecRequest, ExitStatus, OutputChunk, OutputSender, StopLevel, StopReceiver, Stream};
+pub use exec::{
+    ExecRequest, ExitStatus, OutputChunk, OutputSender, StopLevel, StopReceiver, Stream,
+};
 pub use label::{LabelError, LabelSpec};
 pub use registry::{Backend, BackendRegistry, ReapReport, ResolveError, ResolvedLabel};
 

@@ -69,7 +69,11 @@ pub enum ResolveError {
     #[error("no configured backend serves {labels}; known labels: {known}")]
     NoBackend { labels: String, known: String },
     #[error("label `{label}` maps to backend `{backend}`, which is not configured{hint}")]
-    UnknownBackend { label: String, backend: String, hint: String },
+    UnknownBackend {
+        label: String,
+        backend: String,
+        hint: String,
+    },
     #[error("label `{label}`: {reason}")]
     Invalid { label: String, reason: String },
 }
@@ -144,16 +148,29 @@ impl BackendRegistry {
                     hint,
                 });
             };
-            backend.validate_label(&spec).map_err(|e| ResolveError::Invalid {
-                label: label.clone(),
-                reason: e.to_string(),
-            })?;
-            return Ok(ResolvedLabel { backend: backend.clone(), spec });
+            backend
+                .validate_label(&spec)
+                .map_err(|e| ResolveError::Invalid {
+                    label: label.clone(),
+                    reason: e.to_string(),
+                })?;
+            return Ok(ResolvedLabel {
+                backend: backend.clone(),
+                spec,
+            });
         }
         let known: Vec<&str> = self.mappings.keys().map(String::as_str).collect();
         Err(ResolveError::NoBackend {
-            labels: labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "),
-            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+            labels: labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
         })
     }
 }

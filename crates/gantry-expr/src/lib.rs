@@ -4,15 +4,24 @@
 //! time, the engine to evaluate `if:` conditions and render templates at run time.
 //! Values are `serde_json::Value`s, so contexts are plain JSON.
 //!
-//! API CONTRACT (implemented by the expression work; signatures are fixed):
 //! - [`parse`] parses the text between `${{` and `}}` into an [`Expr`].
 //! - [`Template::parse`] splits a string with embedded `${{ }}` into literal and expression parts.
 //! - [`Expr::eval`] evaluates against an [`EvalContext`].
 //! - [`condition`] evaluates an `if:` (with or without `${{ }}`), adding the implicit
 //!   `success() &&` when the expression calls no status function.
 
+mod ast;
+mod coerce;
+mod eval;
+mod functions;
+mod lexer;
+mod parser;
+mod template;
+
+pub use coerce::{to_display_string, truthy};
 pub use serde_json::Value;
 
+use ast::{Kind, Node};
 use indexmap::IndexMap;
 
 /// A parse error with the byte range inside the expression text it refers to.
@@ -66,33 +75,85 @@ pub struct Reference {
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
-    _private: (),
+    node: Node,
 }
 
 /// Parses an expression (the text inside `${{ }}`, without the braces).
-pub fn parse(_text: &str) -> Result<Expr, ParseError> {
-    unimplemented!("gantry-expr: parse")
+pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    Ok(Expr {
+        node: parser::parse(text, 0)?,
+    })
 }
 
 impl Expr {
     /// Evaluates to a value.
-    pub fn eval(&self, _ctx: &EvalContext) -> Result<Value, EvalError> {
-        unimplemented!("gantry-expr: eval")
+    pub fn eval(&self, ctx: &EvalContext) -> Result<Value, EvalError> {
+        eval::eval(&self.node, ctx)
     }
 
     /// Context paths the expression reads.
     pub fn references(&self) -> Vec<Reference> {
-        unimplemented!("gantry-expr: references")
+        let mut out = Vec::new();
+        collect_references(&self.node, &mut out);
+        out
     }
 
     /// True when it calls success(), failure(), always() or cancelled().
     pub fn uses_status_function(&self) -> bool {
-        unimplemented!("gantry-expr: uses_status_function")
+        let mut found = false;
+        self.node.walk(&mut |n| {
+            if let Kind::Call(f, _) = &n.kind {
+                found |= f.is_status();
+            }
+        });
+        found
     }
 
-    /// Names of functions called that GitHub does not define, with their byte ranges.
+    /// Unknown functions are parse errors (with a "did you mean"), so this is always
+    /// empty; kept so callers need not know that.
     pub fn unknown_functions(&self) -> Vec<(String, usize, usize)> {
-        unimplemented!("gantry-expr: unknown_functions")
+        Vec::new()
+    }
+}
+
+/// The static path of a reference chain (`a.b['c']`), or `None` when it is not one.
+fn static_path(node: &Node) -> Option<Vec<String>> {
+    match &node.kind {
+        Kind::Context(name) => Some(vec![name.clone()]),
+        Kind::Property(base, name) => {
+            let mut p = static_path(base)?;
+            p.push(name.clone());
+            Some(p)
+        }
+        Kind::Index(base, idx) => match &idx.kind {
+            Kind::Literal(Value::String(s)) => {
+                let mut p = static_path(base)?;
+                p.push(s.clone());
+                Some(p)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn collect_references(node: &Node, out: &mut Vec<Reference>) {
+    if let Some(path) = static_path(node) {
+        out.push(Reference {
+            path,
+            offset: node.start,
+            len: node.end - node.start,
+        });
+        return;
+    }
+    match &node.kind {
+        Kind::Literal(_) | Kind::Context(_) => {}
+        Kind::Property(b, _) | Kind::Filter(b) | Kind::Not(b) => collect_references(b, out),
+        Kind::Index(a, b) | Kind::Compare(_, a, b) | Kind::And(a, b) | Kind::Or(a, b) => {
+            collect_references(a, out);
+            collect_references(b, out);
+        }
+        Kind::Call(_, args) => args.iter().for_each(|a| collect_references(a, out)),
     }
 }
 
@@ -111,36 +172,71 @@ pub struct Template {
 }
 
 impl Template {
-    /// Splits `text` into parts; errors carry offsets into `text`.
-    pub fn parse(_text: &str) -> Result<Template, ParseError> {
-        unimplemented!("gantry-expr: Template::parse")
-    }
-
     /// Renders with GitHub's string conversion of each value.
-    pub fn render(&self, _ctx: &EvalContext) -> Result<String, EvalError> {
-        unimplemented!("gantry-expr: Template::render")
+    pub fn render(&self, ctx: &EvalContext) -> Result<String, EvalError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Expr(e, _) => out.push_str(&to_display_string(&e.eval(ctx)?)),
+            }
+        }
+        Ok(out)
     }
 
     /// When the whole template is a single `${{ expr }}`, evaluates to its value
     /// (keeps types for `fromJSON` matrices, booleans, numbers); otherwise renders a string.
-    pub fn evaluate(&self, _ctx: &EvalContext) -> Result<Value, EvalError> {
-        unimplemented!("gantry-expr: Template::evaluate")
+    pub fn evaluate(&self, ctx: &EvalContext) -> Result<Value, EvalError> {
+        match self.single() {
+            Some(e) => e.eval(ctx),
+            None => Ok(Value::String(self.render(ctx)?)),
+        }
+    }
+
+    /// The expression when the template is exactly one `${{ }}` (surrounding whitespace
+    /// allowed).
+    fn single(&self) -> Option<&Expr> {
+        let mut found = None;
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) if s.trim().is_empty() => {}
+                Part::Expr(e, _) if found.is_none() => found = Some(e),
+                _ => return None,
+            }
+        }
+        found
+    }
+
+    /// True when there is no `${{ }}` at all.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 }
 
 /// Evaluates an `if:` condition (with or without `${{ }}`); implicit `success() &&`
-/// when no status function is called.
-pub fn condition(_text: &str, _ctx: &EvalContext) -> Result<bool, EvalError> {
-    unimplemented!("gantry-expr: condition")
+/// when no status function is called. An empty condition means `success()`.
+///
+/// A condition that mixes literal text with `${{ }}` (`${{ a }} == b`) is, as in GitHub,
+/// a string: true when it renders non-empty.
+pub fn condition(text: &str, ctx: &EvalContext) -> Result<bool, EvalError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(ctx.status == JobStatus::Success);
+    }
+    let expr = if text.contains("${{") {
+        let t = Template::parse(text).map_err(|e| EvalError(format!("invalid expression: {e}")))?;
+        match t.single() {
+            Some(e) => e.clone(),
+            None => return Ok(!t.render(ctx)?.is_empty()),
+        }
+    } else {
+        parse(text).map_err(|e| EvalError(format!("invalid expression: {e}")))?
+    };
+    if !expr.uses_status_function() && ctx.status != JobStatus::Success {
+        return Ok(false);
+    }
+    Ok(truthy(&expr.eval(ctx)?))
 }
 
-/// GitHub's truthiness: false, 0, -0, NaN, "", null are falsy.
-pub fn truthy(_v: &Value) -> bool {
-    unimplemented!("gantry-expr: truthy")
-}
-
-/// GitHub's conversion of a value to a string (null → "", numbers without ".0", objects
-/// and arrays → "Object"/"Array" as GitHub does).
-pub fn to_display_string(_v: &Value) -> String {
-    unimplemented!("gantry-expr: to_display_string")
-}
+#[cfg(test)]
+mod tests;

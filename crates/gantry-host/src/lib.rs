@@ -1,1 +1,17 @@
-//! The host backend (see the crate README).
+//! The host backend: runs jobs on the machine gantry runs on.
+//!
+//! It implements the `gantry-backend` contract with no container layers: each job gets a
+//! private directory under the configured root (a copy of the working tree, or the tree
+//! itself with `bind`), each step runs in its own process group, and removing the
+//! environment kills every process the job started and deletes the directory. Every step
+//! process carries `GANTRY_RUN_ID` and `GANTRY_OWNER` in its environment so a later
+//! gantry can find and reap what a killed one left behind.
+
+mod archive;
+mod backend;
+mod environment;
+mod proc_scan;
+mod process;
+mod workspace;
+
+pub use backend::{HostBackend, HostConfig};

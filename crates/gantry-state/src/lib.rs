@@ -1,1 +1,26 @@
-//! The run ledger.
+//! The run ledger and step logs: what `gantry runs` and `gantry logs` read, and what
+//! `gantry gc` consults to know which runs are still alive.
+//!
+//! # The state dir
+//!
+//! `$GANTRY_STATE_DIR`, else `$XDG_STATE_HOME/gantry`, else `$HOME/.local/state/gantry`
+//! (created with mode 0700). It holds:
+//!
+//! - `gantry.db`: SQLite (WAL) with `runs`, `jobs`, `steps`, and a `migrations` table
+//!   other components use to add their own tables;
+//! - `logs/<run>/<job-slug>/<step>.log`: each step's masked output, streamed as written;
+//! - `work/`: the host backend's job workspaces (owned by that backend).
+//!
+//! Synchronous by design: the CLI calls it from its event loop; every call is short.
+
+mod dir;
+mod error;
+mod ledger;
+mod logs;
+mod records;
+
+pub use dir::StateDir;
+pub use error::StateError;
+pub use ledger::Ledger;
+pub use logs::{LogStore, LogWriter};
+pub use records::{JobRecord, JobStatus, NewRun, RunRecord, RunStatus, StepRecord};

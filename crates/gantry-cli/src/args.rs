@@ -1,0 +1,113 @@
+//! The command line. This surface is stable: scripts and later tools rely on it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// gantry: run GitHub Actions-style workflows on the host, in containers, or on any
+/// backend plugin.
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: ./gantry.toml, then $XDG_CONFIG_HOME/gantry/config.toml).
+    #[arg(long, global = true, env = "GANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// State directory (default: $GANTRY_STATE_DIR, $XDG_STATE_HOME/gantry, ~/.local/state/gantry).
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow (default: the workflows in .gantry/workflows, .github/workflows, .forgejo/workflows).
+    Run(RunArgs),
+    /// Check a workflow and report every problem with its place.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of workflow files, for editors.
+    Schema,
+    /// List recorded runs, newest first.
+    Runs(RunsArgs),
+    /// Print the logs of a run, a job, or a step.
+    Logs(LogsArgs),
+    /// Remove what killed runs left behind (processes, temp dirs, containers, networks).
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Workflow file or directory.
+    pub path: Option<PathBuf>,
+    /// Run only this job (and the jobs it needs). Repeatable.
+    #[arg(long = "job", short = 'j', value_name = "ID")]
+    pub jobs: Vec<String>,
+    /// Map a runs-on label to a backend: `LABEL=SPEC`, e.g. `ubuntu-latest=host` or
+    /// `ubuntu-latest=docker://IMAGE`. Repeatable; overrides the config file.
+    #[arg(short = 'P', long = "platform", value_name = "LABEL=SPEC")]
+    pub platforms: Vec<String>,
+    /// Make secret NAME available as `secrets.NAME`, its value read from the environment
+    /// variable of the same name. Repeatable.
+    #[arg(long = "secret", short = 's', value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// Read secrets from a file of `NAME=value` lines.
+    #[arg(long = "secret-file", value_name = "FILE")]
+    pub secret_files: Vec<PathBuf>,
+    /// Set `vars.NAME`: `NAME=VALUE`. Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Emit one JSON event per line on stdout instead of human output.
+    #[arg(long)]
+    pub json: bool,
+    /// Most jobs running at once (default: the number of CPUs).
+    #[arg(long = "jobs", value_name = "N")]
+    pub max_jobs: Option<usize>,
+    /// Seconds between SIGTERM and SIGKILL when a step is stopped.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub grace: f64,
+    /// Run in the working directory itself instead of a private copy per job.
+    #[arg(long)]
+    pub bind: bool,
+    /// Only print job results and errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// The event name in `github.event_name`.
+    #[arg(long, default_value = "push")]
+    pub event: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow file or directory.
+    pub path: Option<PathBuf>,
+    /// Map a runs-on label to a backend, as for `run`.
+    #[arg(short = 'P', long = "platform", value_name = "LABEL=SPEC")]
+    pub platforms: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to show.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Run id (or a unique prefix; `last` for the newest run).
+    pub run: String,
+    /// Job key (as `gantry runs`/the run printed it).
+    pub job: Option<String>,
+    /// Step number (from 1) or step id.
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print what would be removed without removing it.
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod gc;
+pub mod logs;
+pub mod run;
+pub mod runs;
+pub mod schema;
+pub mod validate;

@@ -1,0 +1,10 @@
+//! `gantry schema`: the workflow file's JSON Schema.
+
+use crate::exit::{CliError, Outcome};
+
+pub fn schema() -> Result<Outcome, CliError> {
+    let text = serde_json::to_string_pretty(&gantry_workflow::schema())
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(Outcome::Success)
+}

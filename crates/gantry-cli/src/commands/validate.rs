@@ -1,0 +1,66 @@
+//! `gantry validate`: every problem at once, with its place; exit 1 when there are any.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use gantry_engine::{Builtins, Engine};
+use gantry_workflow::SourceFile;
+
+use crate::args::ValidateArgs;
+use crate::config::Config;
+use crate::discover::workflow_files;
+use crate::exit::{CliError, Outcome};
+use crate::render::Style;
+use crate::wiring;
+
+pub fn validate(
+    args: &ValidateArgs,
+    config: &Config,
+    state: &gantry_state::StateDir,
+) -> Result<Outcome, CliError> {
+    let registry = Arc::new(wiring::registry(config, state, &args.platforms)?);
+    let engine = Engine::new(registry, Builtins::standard());
+    let color = Style::detect(std::io::stderr().is_terminal()).color;
+    let mut problems = 0;
+    for path in workflow_files(args.path.as_deref())? {
+        let (source, diagnostics) = check_file(&path, &engine);
+        if diagnostics.is_empty() {
+            println!("{}: ok", path.display());
+        } else {
+            problems += diagnostics.len();
+            eprint!("{}", gantry_workflow::render(&source, &diagnostics, color));
+            eprintln!(
+                "{}: {} problem{}",
+                path.display(),
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(if problems == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// Loads, validates and preflights one file.
+pub fn check_file(
+    path: &std::path::Path,
+    engine: &Engine,
+) -> (SourceFile, Vec<gantry_workflow::Diagnostic>) {
+    let source = match SourceFile::read(path) {
+        Ok(s) => s,
+        Err(d) => {
+            let source = SourceFile::new(path.display().to_string(), String::new());
+            return (source, vec![d]);
+        }
+    };
+    match gantry_workflow::load(&source) {
+        Ok(plan) => {
+            let d = engine.preflight(&plan);
+            (source, d)
+        }
+        Err(d) => (source, d),
+    }
+}

@@ -1,0 +1,144 @@
+//! `gantry.toml`: label mappings and backend settings. Documented in docs/config.md.
+//!
+//! ```toml
+//! [labels]
+//! ubuntu-latest = "docker://gantry-test/busybox:1?pull=never"   # string form
+//! big = { backend = "docker", target = "img:1", options = { memory = "2g" } }  # map form
+//!
+//! [host]
+//! root = "/var/tmp/gantry"          # where job workspaces live (default: <state>/work)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use gantry_backend::LabelSpec;
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::exit::CliError;
+
+/// A label's value in the config file: the spec string or its map form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LabelValue {
+    Spec(String),
+    Map {
+        backend: String,
+        #[serde(default)]
+        target: String,
+        #[serde(default)]
+        options: IndexMap<String, toml::Value>,
+    },
+}
+
+/// Host backend settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    /// Where job workspaces are created.
+    pub root: Option<PathBuf>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub labels: IndexMap<String, LabelValue>,
+    #[serde(default)]
+    pub host: HostSection,
+    /// Where the file came from, for messages.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `explicit`, or the first default location that exists, or nothing.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
+        let candidates: Vec<PathBuf> = match explicit {
+            Some(p) => vec![p.to_path_buf()],
+            None => {
+                let mut v = vec![PathBuf::from("gantry.toml")];
+                if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                {
+                    v.push(dir.join("gantry").join("config.toml"));
+                }
+                v
+            }
+        };
+        for path in candidates {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let mut cfg: Config = toml::from_str(&text).map_err(|e| {
+                        CliError::Usage(format!("{}: {}", path.display(), e.to_string().trim_end()))
+                    })?;
+                    cfg.source = Some(path);
+                    return Ok(cfg);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                    continue
+                }
+                Err(e) => return Err(CliError::io(path.display(), e)),
+            }
+        }
+        Ok(Config::default())
+    }
+
+    /// The label mappings as specs.
+    pub fn label_specs(&self) -> Result<Vec<LabelSpec>, CliError> {
+        let place = || {
+            self.source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "gantry.toml".into())
+        };
+        let mut out = Vec::new();
+        for (label, value) in &self.labels {
+            let spec = match value {
+                LabelValue::Spec(s) => LabelSpec::parse(label, s)
+                    .map_err(|e| CliError::Usage(format!("{}: [labels] {label}: {e}", place())))?,
+                LabelValue::Map {
+                    backend,
+                    target,
+                    options,
+                } => {
+                    let mut spec = LabelSpec::new(label.clone(), backend.clone());
+                    spec.target = target.clone();
+                    for (k, v) in options {
+                        let v = match v {
+                            toml::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        spec.options.insert(k.clone(), v);
+                    }
+                    spec
+                }
+            };
+            out.push(spec);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_label_forms() {
+        let cfg: Config = toml::from_str(
+            "[labels]\na = \"docker://img:1?pull=never\"\nb = { backend = \"docker\", target = \"x\", options = { memory = \"1g\", cpus = 2 } }\n",
+        )
+        .unwrap();
+        let specs = cfg.label_specs().unwrap();
+        assert_eq!(specs[0].option("pull"), Some("never"));
+        assert_eq!(specs[1].option("cpus"), Some("2"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[lables]\n").is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! `--json`: one JSON object per event and line, with a `time` field added.
+
+use std::io::Write;
+
+use gantry_engine::Event;
+
+use super::Renderer;
+
+pub struct JsonRenderer {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl JsonRenderer {
+    pub fn new() -> Self {
+        JsonRenderer {
+            out: std::io::BufWriter::new(std::io::stdout()),
+        }
+    }
+}
+
+impl Renderer for JsonRenderer {
+    fn event(&mut self, event: &Event) {
+        let mut value = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        if let serde_json::Value::Object(m) = &mut value {
+            m.insert(
+                "time".into(),
+                serde_json::Value::String(
+                    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                ),
+            );
+        }
+        let _ = serde_json::to_writer(&mut self.out, &value);
+        let _ = self.out.write_all(b"\n");
+        if !matches!(event, Event::Output { .. }) {
+            let _ = self.out.flush();
+        }
+    }
+
+    fn finish(&mut self) {
+        let _ = self.out.flush();
+    }
+}

@@ -1,0 +1,140 @@
+//! Evaluation of a parsed expression against contexts.
+
+use serde_json::Value;
+
+use crate::ast::{Cmp, Kind, Node};
+use crate::coerce::{get_key, loose_cmp, loose_eq, truthy};
+use crate::functions;
+use crate::{EvalContext, EvalError};
+
+/// A value, or the result of a `*` filter (property access then maps over its items).
+enum Val {
+    Plain(Value),
+    Filtered(Vec<Value>),
+}
+
+impl Val {
+    fn into_value(self) -> Value {
+        match self {
+            Val::Plain(v) => v,
+            Val::Filtered(items) => Value::Array(items),
+        }
+    }
+}
+
+pub fn eval(node: &Node, ctx: &EvalContext) -> Result<Value, EvalError> {
+    Ok(eval_val(node, ctx)?.into_value())
+}
+
+fn property(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Object(m) => get_key(m, name).cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+fn index(v: &Value, idx: &Value) -> Value {
+    match (v, idx) {
+        (Value::Array(items), _) => {
+            let f = crate::coerce::to_number(idx);
+            if f.is_finite() && f >= 0.0 && f.fract() == 0.0 {
+                items.get(f as usize).cloned().unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            }
+        }
+        (Value::Object(m), _) => get_key(m, &crate::coerce::to_display_string(idx))
+            .cloned()
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+fn children(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        Value::Object(m) => m.values().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn eval_val(node: &Node, ctx: &EvalContext) -> Result<Val, EvalError> {
+    Ok(match &node.kind {
+        Kind::Literal(v) => Val::Plain(v.clone()),
+        Kind::Context(name) => Val::Plain(
+            ctx.contexts
+                .get(name.as_str())
+                .or_else(|| {
+                    ctx.contexts
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                })
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
+        Kind::Property(base, name) => match eval_val(base, ctx)? {
+            Val::Plain(v) => Val::Plain(property(&v, name)),
+            Val::Filtered(items) => Val::Filtered(
+                items
+                    .iter()
+                    .map(|i| property(i, name))
+                    .filter(|v| !v.is_null())
+                    .collect(),
+            ),
+        },
+        Kind::Index(base, idx) => {
+            let idx = eval(idx, ctx)?;
+            match eval_val(base, ctx)? {
+                Val::Plain(v) => Val::Plain(index(&v, &idx)),
+                Val::Filtered(items) => Val::Filtered(
+                    items
+                        .iter()
+                        .map(|i| index(i, &idx))
+                        .filter(|v| !v.is_null())
+                        .collect(),
+                ),
+            }
+        }
+        Kind::Filter(base) => match eval_val(base, ctx)? {
+            Val::Plain(v) => Val::Filtered(children(&v)),
+            Val::Filtered(items) => Val::Filtered(items.iter().flat_map(children).collect()),
+        },
+        Kind::Not(inner) => Val::Plain(Value::Bool(!truthy(&eval(inner, ctx)?))),
+        Kind::Compare(op, a, b) => {
+            let (a, b) = (eval(a, ctx)?, eval(b, ctx)?);
+            let r = match op {
+                Cmp::Eq => loose_eq(&a, &b),
+                Cmp::Ne => !loose_eq(&a, &b),
+                Cmp::Lt => loose_cmp(&a, &b).is_some_and(|o| o.is_lt()),
+                Cmp::Le => loose_cmp(&a, &b).is_some_and(|o| o.is_le()),
+                Cmp::Gt => loose_cmp(&a, &b).is_some_and(|o| o.is_gt()),
+                Cmp::Ge => loose_cmp(&a, &b).is_some_and(|o| o.is_ge()),
+            };
+            Val::Plain(Value::Bool(r))
+        }
+        Kind::And(a, b) => {
+            let left = eval(a, ctx)?;
+            if !truthy(&left) {
+                Val::Plain(left)
+            } else {
+                Val::Plain(eval(b, ctx)?)
+            }
+        }
+        Kind::Or(a, b) => {
+            let left = eval(a, ctx)?;
+            if truthy(&left) {
+                Val::Plain(left)
+            } else {
+                Val::Plain(eval(b, ctx)?)
+            }
+        }
+        Kind::Call(func, args) => {
+            let values = args
+                .iter()
+                .map(|a| eval(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            Val::Plain(functions::call(*func, &values, ctx)?)
+        }
+    })
+}

@@ -1,0 +1,99 @@
+//! Tar streams in and out of a host directory, with paths kept inside their root.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use gantry_backend::{BackendError, BoxedReader};
+use tokio_util::io::SyncIoBridge;
+
+/// Unpacks `archive` into `dest`, refusing any entry that would land outside it.
+pub async fn unpack(dest: PathBuf, archive: BoxedReader) -> Result<(), BackendError> {
+    let bridge = SyncIoBridge::new(archive);
+    tokio::task::spawn_blocking(move || unpack_sync(&dest, bridge))
+        .await
+        .map_err(|e| BackendError::Other(format!("unpack task failed: {e}")))?
+}
+
+fn copy_err(path: &Path, reason: impl std::fmt::Display) -> BackendError {
+    BackendError::Copy {
+        direction: "in",
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn unpack_sync(dest: &Path, reader: impl Read) -> Result<(), BackendError> {
+    std::fs::create_dir_all(dest).map_err(|e| BackendError::io(dest.display(), e))?;
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    let entries = archive.entries().map_err(|e| copy_err(dest, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| copy_err(dest, e))?;
+        let path = entry.path().map_err(|e| copy_err(dest, e))?.into_owned();
+        if !is_contained(&path) {
+            return Err(copy_err(
+                dest,
+                format!("entry `{}` would escape the destination", path.display()),
+            ));
+        }
+        // `unpack_in` refuses `..` and writes through no symlink that leaves `dest`.
+        let inside = entry
+            .unpack_in(dest)
+            .map_err(|e| copy_err(&dest.join(&path), e))?;
+        if !inside {
+            return Err(copy_err(
+                dest,
+                format!("entry `{}` would escape the destination", path.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_contained(path: &Path) -> bool {
+    path.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// Streams `path` out as a tar whose entries are relative to its parent (like `docker cp`).
+pub fn pack(path: PathBuf) -> Result<BoxedReader, BackendError> {
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| BackendError::Copy {
+        direction: "out",
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let name = path.file_name().map(PathBuf::from).ok_or_else(|| {
+        BackendError::InvalidRequest(format!("`{}` has no file name to archive", path.display()))
+    })?;
+    let (reader, writer) = tokio::io::duplex(256 * 1024);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let writer = SyncIoBridge::new_with_handle(writer, handle);
+        let mut builder = tar::Builder::new(writer);
+        builder.follow_symlinks(false);
+        let result = if meta.is_dir() {
+            builder.append_dir_all(&name, &path)
+        } else {
+            builder.append_path_with_name(&path, &name)
+        };
+        let result = result.and_then(|_| builder.into_inner().map(|_| ()));
+        if let Err(e) = result {
+            tracing::warn!("archiving {}: {e}", path.display());
+        }
+    });
+    Ok(Box::new(reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment() {
+        assert!(is_contained(Path::new("a/b/./c")));
+        assert!(!is_contained(Path::new("../x")));
+        assert!(!is_contained(Path::new("/etc/x")));
+        assert!(!is_contained(Path::new("a/../../x")));
+    }
+}

@@ -1,0 +1,328 @@
+//! One job on the host: its directory, its step processes, and their removal.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use gantry_backend::{
+    capabilities, BackendError, BoxedReader, Container, ContainerPaths, ContainerSpec,
+    EnvironmentRequest, ExecRequest, ExecutionEnvironment, ExitStatus, Health, OutputSender,
+    RunnerInfo, StopReceiver,
+};
+use indexmap::IndexMap;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::backend::HostConfig;
+use crate::proc_scan::{self, ENV_VAR, OWNER_VAR, RUN_VAR};
+use crate::{archive, process, workspace};
+
+/// A job's directory and the processes started in it.
+pub struct HostEnvironment {
+    id: String,
+    dir: PathBuf,
+    run_dir: PathBuf,
+    target: Arc<HostTarget>,
+    runner: RunnerInfo,
+}
+
+/// The host itself as the place steps run: the job's workspace and temp dir.
+pub struct HostTarget {
+    workspace: PathBuf,
+    temp: PathBuf,
+    extra_env: IndexMap<String, String>,
+    groups: Mutex<Vec<i32>>,
+    env_id: String,
+}
+
+fn slug(key: &str) -> String {
+    let s: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    if s.is_empty() {
+        "job".into()
+    } else {
+        s
+    }
+}
+
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl HostEnvironment {
+    pub async fn create(
+        config: &HostConfig,
+        owner: &str,
+        req: EnvironmentRequest,
+    ) -> Result<Self, BackendError> {
+        if !valid_run_id(&req.run_id) {
+            return Err(BackendError::InvalidRequest(format!(
+                "run id `{}` is not a plain name",
+                req.run_id
+            )));
+        }
+        let run_dir = config.root.join(&req.run_id);
+        std::fs::create_dir_all(&run_dir).map_err(|e| BackendError::io(run_dir.display(), e))?;
+        let marker = run_dir.join(".gantry-run");
+        if !marker.exists() {
+            std::fs::write(
+                &marker,
+                format!("run={}\npid={}\n", req.run_id, std::process::id()),
+            )
+            .map_err(|e| BackendError::io(marker.display(), e))?;
+        }
+        // A fresh directory per environment, even for jobs with the same key.
+        let base = slug(&req.job_key);
+        let mut n = 0;
+        let dir = loop {
+            let candidate = run_dir.join(format!("{base}-{n}"));
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => break candidate,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(BackendError::io(candidate.display(), e)),
+            }
+        };
+        let temp = dir.join("temp");
+        std::fs::create_dir_all(&temp).map_err(|e| BackendError::io(temp.display(), e))?;
+        let workspace = if req.workspace.bind {
+            req.workspace.path.clone()
+        } else {
+            let ws = dir.join("workspace");
+            std::fs::create_dir_all(&ws).map_err(|e| BackendError::io(ws.display(), e))?;
+            let (src, dest) = (req.workspace.path.clone(), ws.clone());
+            let copied = tokio::task::spawn_blocking(move || workspace::copy_tree(&src, &dest))
+                .await
+                .map_err(|e| BackendError::Other(format!("workspace copy task failed: {e}")))?;
+            if let Err(e) = copied {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+            ws
+        };
+        let env_id = format!(
+            "{}/{}",
+            req.run_id,
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let mut extra_env = IndexMap::new();
+        extra_env.insert(RUN_VAR.to_string(), req.run_id.clone());
+        extra_env.insert(OWNER_VAR.to_string(), owner.to_string());
+        extra_env.insert(ENV_VAR.to_string(), env_id.clone());
+        let mut runner = RunnerInfo::new(
+            config.runner_name.clone(),
+            capabilities::host_os(),
+            capabilities::host_arch(),
+        );
+        runner.temp = temp.display().to_string();
+        runner.tool_cache = config.root.join("tool-cache").display().to_string();
+        Ok(HostEnvironment {
+            id: env_id.clone(),
+            dir,
+            run_dir,
+            target: Arc::new(HostTarget {
+                workspace,
+                temp,
+                extra_env,
+                groups: Mutex::new(Vec::new()),
+                env_id,
+            }),
+            runner,
+        })
+    }
+}
+
+#[async_trait]
+impl ExecutionEnvironment for HostEnvironment {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn runner(&self) -> RunnerInfo {
+        self.runner.clone()
+    }
+
+    async fn primary(&self) -> Result<Arc<dyn Container>, BackendError> {
+        Ok(self.target.clone())
+    }
+
+    async fn create_container(
+        &self,
+        spec: ContainerSpec,
+    ) -> Result<Arc<dyn Container>, BackendError> {
+        let layer = match spec.kind {
+            Some(gantry_backend::ContainerKind::Service) => "service containers",
+            Some(gantry_backend::ContainerKind::Step) => "step containers",
+            _ => "job containers",
+        };
+        Err(BackendError::Unsupported {
+            backend: "host".into(),
+            what: layer.into(),
+        })
+    }
+
+    async fn remove(&self) -> Result<(), BackendError> {
+        self.target.kill_all();
+        let dir = self.dir.clone();
+        let run_dir = self.run_dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), BackendError> {
+            if dir.exists() {
+                make_writable(&dir);
+                std::fs::remove_dir_all(&dir).map_err(|e| BackendError::io(dir.display(), e))?;
+            }
+            // The run dir goes when its last job is gone (only the marker is left).
+            if let Ok(entries) = std::fs::read_dir(&run_dir) {
+                let others = entries.flatten().any(|e| e.file_name() != ".gantry-run");
+                if !others {
+                    let _ = std::fs::remove_dir_all(&run_dir);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BackendError::Other(format!("removal task failed: {e}")))?
+    }
+}
+
+/// Steps may leave read-only directories behind; make them removable.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .build()
+        .flatten()
+    {
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            if let Ok(meta) = std::fs::metadata(entry.path()) {
+                let mut p = meta.permissions();
+                if p.mode() & 0o700 != 0o700 {
+                    p.set_mode(p.mode() | 0o700);
+                    let _ = std::fs::set_permissions(entry.path(), p);
+                }
+            }
+        }
+    }
+}
+
+impl HostTarget {
+    /// SIGKILLs every process group started here, and any process that escaped its
+    /// group (setsid) but still carries this environment's id.
+    fn kill_all(&self) {
+        let groups: Vec<i32> = self.groups.lock().map(|g| g.clone()).unwrap_or_default();
+        for pgid in groups {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        for p in proc_scan::tagged_processes() {
+            if p.env.as_deref() == Some(self.env_id.as_str()) {
+                proc_scan::kill_hard(p.pid);
+            }
+        }
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.workspace.join(p)
+        }
+    }
+}
+
+#[async_trait]
+impl Container for HostTarget {
+    fn id(&self) -> &str {
+        "host"
+    }
+
+    fn paths(&self) -> ContainerPaths {
+        ContainerPaths::new(
+            self.workspace.display().to_string(),
+            self.temp.display().to_string(),
+        )
+    }
+
+    fn inherited_env(&self) -> IndexMap<String, String> {
+        std::env::vars()
+            .filter(|(k, _)| !k.starts_with("GANTRY_"))
+            .collect()
+    }
+
+    async fn start(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    async fn exec(
+        &self,
+        req: ExecRequest,
+        output: OutputSender,
+        stop: StopReceiver,
+    ) -> Result<ExitStatus, BackendError> {
+        let cwd = match &req.working_dir {
+            Some(d) => self.resolve(d),
+            None => self.workspace.clone(),
+        };
+        process::run(req, &self.extra_env, &cwd, output, stop, |pgid| {
+            if let Ok(mut g) = self.groups.lock() {
+                g.push(pgid);
+            }
+        })
+        .await
+    }
+
+    async fn copy_in(&self, dest: &str, archive: BoxedReader) -> Result<(), BackendError> {
+        archive::unpack(self.resolve(dest), archive).await
+    }
+
+    async fn copy_out(&self, path: &str) -> Result<BoxedReader, BackendError> {
+        archive::pack(self.resolve(path))
+    }
+
+    async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), BackendError> {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.resolve(path);
+        if let Some(parent) = p.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| BackendError::io(parent.display(), e))?;
+        }
+        tokio::fs::write(&p, contents)
+            .await
+            .map_err(|e| BackendError::io(p.display(), e))?;
+        tokio::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .await
+            .map_err(|e| BackendError::io(p.display(), e))
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let p = self.resolve(path);
+        match tokio::fs::read(&p).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BackendError::io(p.display(), e)),
+        }
+    }
+
+    async fn health(&self) -> Result<Health, BackendError> {
+        Ok(Health::Running)
+    }
+
+    async fn remove(&self) -> Result<(), BackendError> {
+        self.kill_all();
+        Ok(())
+    }
+}

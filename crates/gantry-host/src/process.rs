@@ -1,0 +1,167 @@
+//! Running one step process in its own process group, streaming its output and
+//! stopping the whole group on request.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gantry_backend::{
+    BackendError, ExecRequest, ExitStatus, OutputChunk, OutputSender, StopLevel, StopReceiver,
+    Stream,
+};
+use indexmap::IndexMap;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+
+/// How long output may stay silent after the step's main process exited before we stop
+/// waiting for EOF (a background child may hold the pipes open for the rest of the job).
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Progress of the output readers, to tell a live flood from a silent background child.
+#[derive(Default)]
+struct Activity {
+    bytes: AtomicU64,
+    sending: AtomicBool,
+}
+
+/// Runs `req` with `extra` variables added, in `cwd`, as a new process group. Calls
+/// `started` with the group id as soon as it exists.
+pub async fn run(
+    req: ExecRequest,
+    extra: &IndexMap<String, String>,
+    cwd: &Path,
+    output: OutputSender,
+    mut stop: StopReceiver,
+    started: impl FnOnce(i32),
+) -> Result<ExitStatus, BackendError> {
+    let Some(program) = req.argv.first() else {
+        return Err(BackendError::InvalidRequest(
+            "empty argv: nothing to run".into(),
+        ));
+    };
+    if !cwd.is_dir() {
+        return Err(BackendError::Exec(format!(
+            "working directory `{}` does not exist",
+            cwd.display()
+        )));
+    }
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(&req.argv[1..])
+        .env_clear()
+        .envs(&req.env)
+        .envs(extra)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            BackendError::Exec(format!("`{program}` not found on PATH"))
+        }
+        _ => BackendError::Exec(format!("starting `{program}`: {e}")),
+    })?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    started(pgid);
+
+    let activity = Arc::new(Activity::default());
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tokio::spawn(read_stream(
+            out,
+            Stream::Stdout,
+            output.clone(),
+            activity.clone(),
+        )));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(tokio::spawn(read_stream(
+            err,
+            Stream::Stderr,
+            output.clone(),
+            activity.clone(),
+        )));
+    }
+    drop(output);
+
+    let mut stop_open = true;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            changed = stop.changed(), if stop_open => {
+                if changed.is_err() {
+                    stop_open = false;
+                    continue;
+                }
+                let signal = match *stop.borrow_and_update() {
+                    StopLevel::Run => continue,
+                    StopLevel::Terminate => Signal::SIGTERM,
+                    StopLevel::Kill => Signal::SIGKILL,
+                };
+                if pgid > 0 {
+                    let _ = killpg(Pid::from_raw(pgid), signal);
+                }
+            }
+        }
+    };
+    let status = status.map_err(|e| BackendError::Exec(format!("waiting for `{program}`: {e}")))?;
+
+    // Drain what the process wrote; give up only when output has gone silent.
+    let mut last = activity.bytes.load(Ordering::Relaxed);
+    for mut reader in readers {
+        loop {
+            match tokio::time::timeout(DRAIN_IDLE, &mut reader).await {
+                Ok(_) => break,
+                Err(_) => {
+                    let now = activity.bytes.load(Ordering::Relaxed);
+                    if now == last && !activity.sending.load(Ordering::Relaxed) {
+                        reader.abort();
+                        break;
+                    }
+                    last = now;
+                }
+            }
+        }
+    }
+
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => ExitStatus::code(c),
+        (None, Some(s)) => ExitStatus::signal(s),
+        (None, None) => ExitStatus::code(-1),
+    })
+}
+
+async fn read_stream(
+    mut pipe: impl tokio::io::AsyncRead + Unpin,
+    stream: Stream,
+    output: OutputSender,
+    activity: Arc<Activity>,
+) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                activity.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                activity.sending.store(true, Ordering::Relaxed);
+                let sent = output
+                    .send(OutputChunk {
+                        stream,
+                        data: Bytes::copy_from_slice(&buf[..n]),
+                    })
+                    .await;
+                activity.sending.store(false, Ordering::Relaxed);
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Masking secret values in output, including values split across chunks.
+
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// The secrets to hide, compiled once per run. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct Masker {
+    inner: Option<Arc<Compiled>>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    /// `None` when the patterns exceed aho-corasick's limits: then everything is masked
+    /// rather than anything leaking.
+    automaton: Option<AhoCorasick>,
+    patterns: Vec<Vec<u8>>,
+    longest: usize,
+}
+
+impl Masker {
+    /// A masker for `values`. Empty values are ignored; each line of a multi-line value
+    /// is also masked on its own (a step may print it line by line).
+    pub fn new(values: impl IntoIterator<Item = String>) -> Masker {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        for v in values {
+            if v.is_empty() {
+                continue;
+            }
+            if v.contains('\n') {
+                for line in v.lines().map(|l| l.trim_end_matches('\r')) {
+                    if !line.trim().is_empty() {
+                        patterns.push(line.as_bytes().to_vec());
+                    }
+                }
+            }
+            patterns.push(v.into_bytes());
+        }
+        patterns.sort();
+        patterns.dedup();
+        if patterns.is_empty() {
+            return Masker { inner: None };
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .ok();
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        Masker {
+            inner: Some(Arc::new(Compiled {
+                automaton,
+                patterns,
+                longest,
+            })),
+        }
+    }
+
+    /// A streaming masker for one output stream.
+    pub fn stream(&self) -> StreamMasker {
+        StreamMasker {
+            inner: self.inner.clone(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Masks a whole string at once.
+    pub fn mask_str(&self, s: &str) -> String {
+        match &self.inner {
+            None => s.to_string(),
+            Some(c) => String::from_utf8_lossy(&c.replace(s.as_bytes())).into_owned(),
+        }
+    }
+
+    /// Masks whole bytes at once.
+    pub fn mask_bytes(&self, b: &[u8]) -> Vec<u8> {
+        match &self.inner {
+            None => b.to_vec(),
+            Some(c) => c.replace(b),
+        }
+    }
+}
+
+impl Compiled {
+    fn replace(&self, hay: &[u8]) -> Vec<u8> {
+        let Some(automaton) = &self.automaton else {
+            return if hay.is_empty() {
+                Vec::new()
+            } else {
+                MASK.as_bytes().to_vec()
+            };
+        };
+        let mut out = Vec::with_capacity(hay.len());
+        automaton.replace_all_with_bytes(hay, &mut out, |_, _, dst| {
+            dst.extend_from_slice(MASK.as_bytes());
+            true
+        });
+        out
+    }
+
+    /// Length of the longest suffix of `hay` that is a proper prefix of some pattern.
+    fn held_suffix(&self, hay: &[u8]) -> usize {
+        let max = self.longest.saturating_sub(1).min(hay.len());
+        for len in (1..=max).rev() {
+            let suffix = &hay[hay.len() - len..];
+            if self
+                .patterns
+                .iter()
+                .any(|p| p.len() > len && p.starts_with(suffix))
+            {
+                return len;
+            }
+        }
+        0
+    }
+}
+
+/// Masks one stream chunk by chunk. Holds back the bytes at the end of a chunk that could
+/// be the start of a secret, so a secret split across chunks is still caught.
+#[derive(Debug)]
+pub struct StreamMasker {
+    inner: Option<Arc<Compiled>>,
+    pending: Vec<u8>,
+}
+
+impl StreamMasker {
+    /// Masks `chunk`; returns what is safe to emit now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let Some(c) = &self.inner else {
+            return chunk.to_vec();
+        };
+        let Some(automaton) = &c.automaton else {
+            return c.replace(chunk);
+        };
+        let mut data = std::mem::take(&mut self.pending);
+        data.extend_from_slice(chunk);
+        // Matches that end before the held-back tail are final; a match that reaches into
+        // the tail might grow with the next chunk, so cut before the earliest such match.
+        let hold = c.held_suffix(&data);
+        let mut cut = data.len() - hold;
+        for m in automaton.find_iter(&data) {
+            if m.end() > cut {
+                cut = cut.min(m.start());
+                break;
+            }
+        }
+        let out = c.replace(&data[..cut]);
+        self.pending = data[cut..].to_vec();
+        out
+    }
+
+    /// Emits what was held back, masked.
+    pub fn finish(self) -> Vec<u8> {
+        match &self.inner {
+            None => self.pending,
+            Some(c) => c.replace(&self.pending),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stream_all(m: &Masker, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut s = m.stream();
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(s.push(c));
+        }
+        out.extend(s.finish());
+        out
+    }
+
+    #[test]
+    fn masks_split_secrets() {
+        let m = Masker::new(["super-secret".to_string()]);
+        assert_eq!(
+            stream_all(&m, &[b"a sup", b"er-sec", b"ret b\n"]),
+            b"a *** b\n"
+        );
+        assert_eq!(stream_all(&m, &[b"xsup", b"er-secret"]), b"x***");
+        assert_eq!(stream_all(&m, &[b"sup", b"per-secret"]), b"supper-secret");
+        assert_eq!(m.mask_str("x super-secret y super-secret"), "x *** y ***");
+    }
+
+    #[test]
+    fn multi_line_secrets_mask_each_line() {
+        let m = Masker::new(["line-one\nline-two".to_string()]);
+        assert_eq!(m.mask_str("line-two"), "***");
+        assert_eq!(m.mask_str("line-one\nline-two"), "***");
+    }
+
+    #[test]
+    fn no_secrets_is_a_passthrough() {
+        let m = Masker::new([String::new()]);
+        let mut s = m.stream();
+        assert_eq!(s.push(b"abc"), b"abc");
+        assert!(s.finish().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn streaming_equals_whole_masking(
+            secrets in proptest::collection::vec("[ab]{1,6}", 1..4),
+            data in "[abc]{0,80}",
+            cuts in proptest::collection::vec(0usize..80, 0..8),
+        ) {
+            let m = Masker::new(secrets.clone());
+            let bytes = data.as_bytes();
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&bytes[last..p]);
+                last = p;
+            }
+            chunks.push(&bytes[last..]);
+            let streamed = stream_all(&m, &chunks);
+            prop_assert_eq!(&streamed, &m.mask_bytes(bytes));
+            let text = String::from_utf8_lossy(&streamed).replace(MASK, "|");
+            for s in &secrets {
+                prop_assert!(!text.contains(s.as_str()), "{} in {}", s, text);
+            }
+        }
+    }
+}

@@ -1,0 +1,732 @@
+//! Reading the YAML tree into the model: known keys, types, required fields. Every
+//! problem becomes a diagnostic; reading goes on so all of them are reported at once.
+
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Container, Defaults, Job, Matrix, Step, Workflow};
+use crate::plan::Span;
+use crate::yaml::{Scalar, Style, YNode};
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "run-name",
+    "on",
+    "env",
+    "defaults",
+    "jobs",
+    "permissions",
+    "concurrency",
+];
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "runs-on",
+    "needs",
+    "if",
+    "env",
+    "outputs",
+    "strategy",
+    "timeout-minutes",
+    "continue-on-error",
+    "defaults",
+    "steps",
+    "container",
+    "services",
+    "permissions",
+    "environment",
+    "concurrency",
+];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "run",
+    "shell",
+    "env",
+    "if",
+    "working-directory",
+    "timeout-minutes",
+    "continue-on-error",
+    "uses",
+    "with",
+    "retry",
+];
+const CONTAINER_KEYS: &[&str] = &["image", "env", "ports", "volumes", "options", "credentials"];
+
+/// Collects diagnostics while reading.
+pub struct Reader {
+    pub diags: Vec<Diagnostic>,
+}
+
+/// "did you mean" for `word` among `candidates`.
+pub fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.82)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+fn entries(node: &YNode) -> Option<&[(Scalar, YNode)]> {
+    match node {
+        YNode::Map(e, _) => Some(e),
+        _ => None,
+    }
+}
+
+impl Reader {
+    fn err(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(span, msg).with_help(help));
+    }
+
+    /// The entries of a mapping, reporting unknown keys; `None` (reported) if not a mapping.
+    fn map<'a>(
+        &mut self,
+        node: &'a YNode,
+        what: &str,
+        known: &[&str],
+    ) -> Option<&'a [(Scalar, YNode)]> {
+        let Some(e) = entries(node) else {
+            self.err(
+                node.span(),
+                format!("{what} must be a mapping, found {}", node.kind()),
+                "write `key: value` pairs here",
+            );
+            return None;
+        };
+        for (k, _) in e {
+            if !known.contains(&k.text.as_str()) {
+                let help = match suggest(&k.text, known) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("valid keys here: {}", known.join(", ")),
+                };
+                self.diags.push(
+                    Diagnostic::error(k.span, format!("unknown key `{}` in {what}", k.text))
+                        .with_label("not recognised")
+                        .with_help(help),
+                );
+            }
+        }
+        Some(e)
+    }
+
+    fn scalar(&mut self, node: &YNode, what: &str) -> Option<Scalar> {
+        match node {
+            YNode::Scalar(s) => Some(s.clone()),
+            other => {
+                self.err(
+                    other.span(),
+                    format!("{what} must be a string, found {}", other.kind()),
+                    "write a single value here",
+                );
+                None
+            }
+        }
+    }
+
+    /// A string-to-string mapping (`env:`, `with:`, `outputs:`).
+    fn string_map(&mut self, node: &YNode, what: &str) -> Vec<(Scalar, Scalar)> {
+        let Some(e) = entries(node) else {
+            if !matches!(node, YNode::Scalar(s) if s.text.is_empty()) {
+                self.err(
+                    node.span(),
+                    format!(
+                        "{what} must be a mapping of names to values, found {}",
+                        node.kind()
+                    ),
+                    "write `NAME: value` lines",
+                );
+            }
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in e {
+            if let Some(v) = self.scalar(v, &format!("{what}.{}", k.text)) {
+                out.push((k.clone(), v));
+            }
+        }
+        out
+    }
+
+    /// A string or a list of strings.
+    fn string_list(&mut self, node: &YNode, what: &str) -> Vec<Scalar> {
+        match node {
+            YNode::Scalar(s) => vec![s.clone()],
+            YNode::Seq(items, _) => items.iter().filter_map(|i| self.scalar(i, what)).collect(),
+            YNode::Map(..) => {
+                self.err(
+                    node.span(),
+                    format!("{what} must be a string or a list, found a mapping"),
+                    "write one value or a `[a, b]` list",
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A number (or an expression).
+    fn number_or_expr(&mut self, node: &YNode, what: &str) -> Option<Scalar> {
+        let s = self.scalar(node, what)?;
+        if s.text.contains("${{")
+            || s.text
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|f| f.is_finite() && f > 0.0)
+        {
+            Some(s)
+        } else {
+            self.err(
+                s.span,
+                format!(
+                    "{what} must be a positive number or an expression, found `{}`",
+                    s.text
+                ),
+                "e.g. `timeout-minutes: 10`",
+            );
+            None
+        }
+    }
+
+    /// A boolean (or an expression).
+    fn bool_or_expr(&mut self, node: &YNode, what: &str) -> Option<Scalar> {
+        let s = self.scalar(node, what)?;
+        if s.text.contains("${{") || matches!(s.text.trim(), "true" | "false") {
+            Some(s)
+        } else {
+            self.err(
+                s.span,
+                format!(
+                    "{what} must be true, false or an expression, found `{}`",
+                    s.text
+                ),
+                "write `true` or `false`",
+            );
+            None
+        }
+    }
+
+    pub fn workflow(&mut self, root: &YNode) -> Workflow {
+        let mut wf = Workflow::default();
+        let Some(top) = self.map(root, "the workflow", TOP_KEYS) else {
+            return wf;
+        };
+        let mut jobs_node = None;
+        for (k, v) in top {
+            match k.text.as_str() {
+                "name" => wf.name = self.scalar(v, "name"),
+                "env" => wf.env = self.string_map(v, "env"),
+                "defaults" => wf.defaults = self.defaults(v, "defaults"),
+                "jobs" => jobs_node = Some((k, v)),
+                _ => {}
+            }
+        }
+        let Some((jobs_key, jobs)) = jobs_node else {
+            self.err(
+                Span::default(),
+                "the workflow has no `jobs:`",
+                "add `jobs:` with at least one job",
+            );
+            return wf;
+        };
+        let Some(job_entries) = entries(jobs) else {
+            self.err(
+                jobs.span(),
+                format!(
+                    "`jobs` must be a mapping of job ids to jobs, found {}",
+                    jobs.kind()
+                ),
+                "write `jobs:` then `  build:` ...",
+            );
+            return wf;
+        };
+        if job_entries.is_empty() {
+            self.err(jobs_key.span, "`jobs` is empty", "add at least one job");
+        }
+        for (id, body) in job_entries {
+            if let Some(job) = self.job(id, body) {
+                wf.jobs.push(job);
+            }
+        }
+        wf
+    }
+
+    fn defaults(&mut self, node: &YNode, what: &str) -> Defaults {
+        let mut d = Defaults::default();
+        let Some(e) = self.map(node, what, &["run"]) else {
+            return d;
+        };
+        for (k, v) in e {
+            if k.text == "run" {
+                let Some(run) =
+                    self.map(v, &format!("{what}.run"), &["shell", "working-directory"])
+                else {
+                    continue;
+                };
+                for (k, v) in run {
+                    match k.text.as_str() {
+                        "shell" => d.shell = self.scalar(v, "defaults.run.shell"),
+                        "working-directory" => {
+                            d.working_directory = self.scalar(v, "defaults.run.working-directory")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    fn job(&mut self, id: &Scalar, body: &YNode) -> Option<Job> {
+        let what = format!("job `{}`", id.text);
+        let e = self.map(body, &what, JOB_KEYS)?;
+        let mut job = Job {
+            id: id.clone(),
+            name: None,
+            runs_on: Vec::new(),
+            runs_on_span: id.span,
+            needs: Vec::new(),
+            condition: None,
+            env: Vec::new(),
+            outputs: Vec::new(),
+            matrix: None,
+            fail_fast: true,
+            max_parallel: None,
+            timeout_minutes: None,
+            continue_on_error: None,
+            defaults: Defaults::default(),
+            container: None,
+            services: Vec::new(),
+            steps: Vec::new(),
+        };
+        let mut has_runs_on = false;
+        let mut has_steps = false;
+        for (k, v) in e {
+            match k.text.as_str() {
+                "name" => job.name = self.scalar(v, &format!("{what}: name")),
+                "runs-on" => {
+                    has_runs_on = true;
+                    job.runs_on_span = v.span();
+                    job.runs_on = match v {
+                        YNode::Map(..) => {
+                            let inner = self
+                                .map(v, &format!("{what}: runs-on"), &["group", "labels"])
+                                .unwrap_or(&[]);
+                            let labels = inner
+                                .iter()
+                                .find(|(k, _)| k.text == "labels")
+                                .map(|(_, v)| v.clone());
+                            match labels {
+                                Some(l) => self.string_list(&l, &format!("{what}: runs-on.labels")),
+                                None => Vec::new(),
+                            }
+                        }
+                        other => self.string_list(other, &format!("{what}: runs-on")),
+                    };
+                    if job.runs_on.is_empty()
+                        || job.runs_on.iter().all(|s| s.text.trim().is_empty())
+                    {
+                        self.err(
+                            v.span(),
+                            format!("{what}: `runs-on` names no label"),
+                            "e.g. `runs-on: host` or `runs-on: [self-hosted, linux]`",
+                        );
+                    }
+                }
+                "needs" => job.needs = self.string_list(v, &format!("{what}: needs")),
+                "if" => job.condition = self.scalar(v, &format!("{what}: if")),
+                "env" => job.env = self.string_map(v, &format!("{what}: env")),
+                "outputs" => job.outputs = self.string_map(v, &format!("{what}: outputs")),
+                "strategy" => self.strategy(&mut job, v, &what),
+                "timeout-minutes" => {
+                    job.timeout_minutes =
+                        self.number_or_expr(v, &format!("{what}: timeout-minutes"))
+                }
+                "continue-on-error" => {
+                    job.continue_on_error =
+                        self.bool_or_expr(v, &format!("{what}: continue-on-error"))
+                }
+                "defaults" => job.defaults = self.defaults(v, &format!("{what}: defaults")),
+                "container" => job.container = self.container(v, &format!("{what}: container")),
+                "services" => match entries(v) {
+                    Some(services) => {
+                        for (sid, sv) in services {
+                            if let Some(c) =
+                                self.container(sv, &format!("{what}: service `{}`", sid.text))
+                            {
+                                job.services.push((sid.clone(), c));
+                            }
+                        }
+                    }
+                    None => self.err(
+                        v.span(),
+                        format!("{what}: `services` must be a mapping of service ids"),
+                        "e.g. `services: {db: {image: postgres:16}}`",
+                    ),
+                },
+                "steps" => {
+                    has_steps = true;
+                    match v {
+                        YNode::Seq(items, span) => {
+                            if items.is_empty() {
+                                self.err(
+                                    *span,
+                                    format!("{what} has no steps"),
+                                    "add at least one step, e.g. `- run: make`",
+                                );
+                            }
+                            for (i, item) in items.iter().enumerate() {
+                                if let Some(step) = self.step(i, item, &what) {
+                                    job.steps.push(step);
+                                }
+                            }
+                        }
+                        other => self.err(
+                            other.span(),
+                            format!("{what}: `steps` must be a list, found {}", other.kind()),
+                            "write each step as `- run: ...`",
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !has_runs_on {
+            self.err(
+                id.span,
+                format!("{what} has no `runs-on`"),
+                "add `runs-on: host` (or a label mapped with -P)",
+            );
+        }
+        if !has_steps {
+            self.err(
+                id.span,
+                format!("{what} has no `steps`"),
+                "add `steps:` with at least one `- run: ...`",
+            );
+        }
+        Some(job)
+    }
+
+    fn strategy(&mut self, job: &mut Job, node: &YNode, what: &str) {
+        let Some(e) = self.map(
+            node,
+            &format!("{what}: strategy"),
+            &["matrix", "fail-fast", "max-parallel"],
+        ) else {
+            return;
+        };
+        for (k, v) in e {
+            match k.text.as_str() {
+                "matrix" => job.matrix = self.matrix(v, what),
+                "fail-fast" => {
+                    if let Some(s) = self.bool_or_expr(v, &format!("{what}: strategy.fail-fast")) {
+                        job.fail_fast = s.text.trim() != "false";
+                    }
+                }
+                "max-parallel" => {
+                    if let Some(s) = self.scalar(v, &format!("{what}: strategy.max-parallel")) {
+                        match s.text.trim().parse::<usize>() {
+                            Ok(n) if n > 0 => job.max_parallel = Some(n),
+                            _ => self.err(s.span, format!("{what}: strategy.max-parallel must be a positive integer, found `{}`", s.text), "e.g. `max-parallel: 2`"),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn matrix(&mut self, node: &YNode, what: &str) -> Option<Matrix> {
+        let e = match node {
+            YNode::Scalar(s) if s.text.contains("${{") => {
+                self.err(
+                    s.span,
+                    format!("{what}: dynamic matrices (`${{{{ }}}}`) are not supported yet"),
+                    "list the matrix values in the workflow",
+                );
+                return None;
+            }
+            other => entries(other).or_else(|| {
+                self.err(
+                    other.span(),
+                    format!(
+                        "{what}: strategy.matrix must be a mapping, found {}",
+                        other.kind()
+                    ),
+                    "e.g. `matrix: {os: [linux, bsd]}`",
+                );
+                None
+            })?,
+        };
+        let mut m = Matrix {
+            span: node.span(),
+            ..Default::default()
+        };
+        for (k, v) in e {
+            match k.text.as_str() {
+                "include" | "exclude" => {
+                    let YNode::Seq(items, _) = v else {
+                        self.err(
+                            v.span(),
+                            format!("{what}: matrix.{} must be a list of mappings", k.text),
+                            "write `- key: value` entries",
+                        );
+                        continue;
+                    };
+                    for item in items {
+                        let Some(pairs) = entries(item) else {
+                            self.err(
+                                item.span(),
+                                format!("{what}: each matrix.{} entry must be a mapping", k.text),
+                                "write `- key: value`",
+                            );
+                            continue;
+                        };
+                        let entry: Vec<(String, Value)> = pairs
+                            .iter()
+                            .map(|(k, v)| (k.text.clone(), to_json(v)))
+                            .collect();
+                        if k.text == "include" {
+                            m.include.push(entry);
+                        } else {
+                            m.exclude.push(entry);
+                        }
+                    }
+                }
+                key => match v {
+                    YNode::Seq(items, span) => {
+                        if items.is_empty() {
+                            self.err(
+                                *span,
+                                format!("{what}: matrix `{key}` has no values"),
+                                "give at least one value",
+                            );
+                        }
+                        m.dims
+                            .push((key.to_string(), items.iter().map(to_json).collect()));
+                    }
+                    YNode::Scalar(s) if s.text.contains("${{") => {
+                        self.err(
+                            s.span,
+                            format!("{what}: dynamic matrix values are not supported yet"),
+                            "list the values in the workflow",
+                        );
+                    }
+                    other => self.err(
+                        other.span(),
+                        format!("{what}: matrix `{key}` must be a list of values"),
+                        format!("write `{key}: [a, b]`"),
+                    ),
+                },
+            }
+        }
+        Some(m)
+    }
+
+    fn container(&mut self, node: &YNode, what: &str) -> Option<Container> {
+        if let YNode::Scalar(s) = node {
+            return Some(Container {
+                image: s.clone(),
+                env: Vec::new(),
+                ports: Vec::new(),
+                volumes: Vec::new(),
+                options: None,
+                credentials: None,
+                span: s.span,
+            });
+        }
+        let e = self.map(node, what, CONTAINER_KEYS)?;
+        let mut image = None;
+        let mut c = Container {
+            image: Scalar {
+                text: String::new(),
+                span: node.span(),
+                style: Style::Plain,
+                line: 1,
+            },
+            env: Vec::new(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            options: None,
+            credentials: None,
+            span: node.span(),
+        };
+        for (k, v) in e {
+            match k.text.as_str() {
+                "image" => image = self.scalar(v, &format!("{what}.image")),
+                "env" => c.env = self.string_map(v, &format!("{what}.env")),
+                "ports" => c.ports = self.string_list(v, &format!("{what}.ports")),
+                "volumes" => c.volumes = self.string_list(v, &format!("{what}.volumes")),
+                "options" => c.options = self.scalar(v, &format!("{what}.options")),
+                "credentials" => {
+                    let creds = self.string_map(v, &format!("{what}.credentials"));
+                    let get = |n: &str| {
+                        creds
+                            .iter()
+                            .find(|(k, _)| k.text == n)
+                            .map(|(_, v)| v.clone())
+                    };
+                    match (get("username"), get("password")) {
+                        (Some(u), Some(p)) => c.credentials = Some((u, p)),
+                        _ => self.err(
+                            v.span(),
+                            format!("{what}.credentials needs `username` and `password`"),
+                            "give both, e.g. from secrets",
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+        match image {
+            Some(i) if !i.text.trim().is_empty() => c.image = i,
+            _ => {
+                self.err(
+                    node.span(),
+                    format!("{what} has no `image`"),
+                    "add `image: NAME:TAG`",
+                );
+                return None;
+            }
+        }
+        Some(c)
+    }
+
+    fn step(&mut self, index: usize, node: &YNode, job: &str) -> Option<Step> {
+        let what = format!("step {} of {job}", index + 1);
+        let e = self.map(node, &what, STEP_KEYS)?;
+        let mut s = Step {
+            index,
+            id: None,
+            name: None,
+            run: None,
+            uses: None,
+            with: Vec::new(),
+            shell: None,
+            env: Vec::new(),
+            condition: None,
+            working_directory: None,
+            timeout_minutes: None,
+            continue_on_error: None,
+            retry: None,
+            span: node.span(),
+        };
+        for (k, v) in e {
+            let field = format!("{what}: {}", k.text);
+            match k.text.as_str() {
+                "id" => s.id = self.scalar(v, &field),
+                "name" => s.name = self.scalar(v, &field),
+                "run" => s.run = self.scalar(v, &field),
+                "uses" => s.uses = self.scalar(v, &field),
+                "with" => s.with = self.string_map(v, &field),
+                "shell" => s.shell = self.scalar(v, &field),
+                "env" => s.env = self.string_map(v, &field),
+                "if" => s.condition = self.scalar(v, &field),
+                "working-directory" => s.working_directory = self.scalar(v, &field),
+                "timeout-minutes" => s.timeout_minutes = self.number_or_expr(v, &field),
+                "continue-on-error" => s.continue_on_error = self.bool_or_expr(v, &field),
+                "retry" => s.retry = self.retry(v, &field),
+                _ => {}
+            }
+        }
+        match (&s.run, &s.uses) {
+            (None, None) => self.err(
+                node.span(),
+                format!("{what} has neither `run` nor `uses`"),
+                "give the step a `run:` script or a `uses:` action",
+            ),
+            (Some(r), Some(_)) => self.err(
+                r.span,
+                format!("{what} has both `run` and `uses`"),
+                "split it into two steps",
+            ),
+            _ => {}
+        }
+        Some(s)
+    }
+
+    fn retry(&mut self, node: &YNode, what: &str) -> Option<(u32, f64)> {
+        let e = self.map(node, what, &["attempts", "delay-seconds"])?;
+        let mut attempts = None;
+        let mut delay = 0.0;
+        for (k, v) in e {
+            let Some(s) = self.scalar(v, &format!("{what}.{}", k.text)) else {
+                continue;
+            };
+            match k.text.as_str() {
+                "attempts" => match s.text.trim().parse::<u32>() {
+                    Ok(n) if (1..=100).contains(&n) => attempts = Some(n),
+                    _ => self.err(
+                        s.span,
+                        format!(
+                            "{what}.attempts must be an integer from 1 to 100, found `{}`",
+                            s.text
+                        ),
+                        "e.g. `attempts: 3`",
+                    ),
+                },
+                "delay-seconds" => match s.text.trim().parse::<f64>() {
+                    Ok(d) if d.is_finite() && d >= 0.0 => delay = d,
+                    _ => self.err(
+                        s.span,
+                        format!(
+                            "{what}.delay-seconds must be a number >= 0, found `{}`",
+                            s.text
+                        ),
+                        "e.g. `delay-seconds: 5`",
+                    ),
+                },
+                _ => {}
+            }
+        }
+        match attempts {
+            Some(a) => Some((a, delay)),
+            None => {
+                self.err(
+                    node.span(),
+                    format!("{what} needs `attempts`"),
+                    "e.g. `retry: {attempts: 3, delay-seconds: 5}`",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A matrix value as JSON, typed as YAML 1.2's core schema types plain scalars.
+pub fn to_json(node: &YNode) -> Value {
+    match node {
+        YNode::Scalar(s) => {
+            if s.style != Style::Plain {
+                return Value::String(s.text.clone());
+            }
+            let t = s.text.as_str();
+            match t {
+                "true" | "True" | "TRUE" => Value::Bool(true),
+                "false" | "False" | "FALSE" => Value::Bool(false),
+                "null" | "Null" | "NULL" | "~" => Value::Null,
+                _ => {
+                    if let Ok(i) = t.parse::<i64>() {
+                        Value::from(i)
+                    } else if let Some(n) = t
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .and_then(serde_json::Number::from_f64)
+                    {
+                        Value::Number(n)
+                    } else {
+                        Value::String(t.to_string())
+                    }
+                }
+            }
+        }
+        YNode::Seq(items, _) => Value::Array(items.iter().map(to_json).collect()),
+        YNode::Map(e, _) => Value::Object(
+            e.iter()
+                .map(|(k, v)| (k.text.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
