@@ -191,6 +191,12 @@ async fn prepare_and_run(
     if !run {
         return Err((Conclusion::Skipped, None));
     }
+    // Steps' status functions see only this job's own steps.
+    scope.status = if cancel.is_cancelled() {
+        JobStatus::Cancelled
+    } else {
+        JobStatus::Success
+    };
 
     // Workflow env, then job env, each rendered with what came before.
     for (k, v) in shared.workflow_env.iter().chain(job.env.iter()) {

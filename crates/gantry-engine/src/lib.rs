@@ -1,5 +1,5 @@
-//! The engine: runs a [`Plan`](gantry_workflow::Plan) on the backends in a
-//! [`BackendRegistry`](gantry_backend::BackendRegistry).
+//! The engine: runs a [`Plan`] on the backends in a
+//! [`BackendRegistry`].
 //!
 //! It sits between the workflow crate (what to run) and the backend contract (where),
 //! and knows no concrete backend. Read `ARCHITECTURE.md` beside this crate first. In short:

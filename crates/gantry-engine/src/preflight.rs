@@ -87,14 +87,14 @@ pub fn check(plan: &Plan, registry: &BackendRegistry, builtins: &Builtins) -> Ve
                 .id
                 .clone()
                 .or_else(|| step.name.clone())
-                .unwrap_or_else(|| format!("#{}", step.index + 1));
+                .unwrap_or_else(|| format!("{}", step.index + 1));
             if uses.starts_with("docker://") {
                 if !caps.step_containers {
                     out.push(
                         Diagnostic::error(
                             *span,
                             format!(
-                                "step `{step_name}` of job `{}` runs a container image, but backend `{backend}` cannot run step containers",
+                                "step {step_name} of job `{}` runs a container image, but backend `{backend}` cannot run step containers",
                                 job.id
                             ),
                         )
@@ -105,7 +105,7 @@ pub fn check(plan: &Plan, registry: &BackendRegistry, builtins: &Builtins) -> Ve
                 let mut served = builtins.names();
                 served.sort_unstable();
                 out.push(
-                    Diagnostic::error(*span, format!("step `{step_name}` of job `{}`: nothing serves `uses: {uses}`", job.id))
+                    Diagnostic::error(*span, format!("step {step_name} of job `{}`: nothing serves `uses: {uses}`", job.id))
                         .with_help(format!(
                             "gantry runs `run:` scripts, `docker://IMAGE` containers and the built-in steps {}; \
                              JavaScript and composite actions are not supported yet",

@@ -134,7 +134,11 @@ impl JobRun {
             }
         }
         let report = self.step_attempts(step, name).await;
+        // The step's own env ends with it; what it wrote to $GANTRY_ENV stays.
         self.scope.env = base_env;
+        for (k, v) in &self.file_env {
+            self.scope.env.insert(k.clone(), v.clone());
+        }
         report
     }
 

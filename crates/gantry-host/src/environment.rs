@@ -102,10 +102,11 @@ impl HostEnvironment {
         } else {
             let ws = dir.join("workspace");
             std::fs::create_dir_all(&ws).map_err(|e| BackendError::io(ws.display(), e))?;
-            let (src, dest) = (req.workspace.path.clone(), ws.clone());
-            let copied = tokio::task::spawn_blocking(move || workspace::copy_tree(&src, &dest))
-                .await
-                .map_err(|e| BackendError::Other(format!("workspace copy task failed: {e}")))?;
+            let (src, dest, skip) = (req.workspace.path.clone(), ws.clone(), config.root.clone());
+            let copied =
+                tokio::task::spawn_blocking(move || workspace::copy_tree(&src, &dest, &skip))
+                    .await
+                    .map_err(|e| BackendError::Other(format!("workspace copy task failed: {e}")))?;
             if let Err(e) = copied {
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);

@@ -8,9 +8,15 @@ use std::path::Path;
 
 use gantry_backend::BackendError;
 
-/// Copies `src` into `dest` (which exists), honouring ignore files.
-pub fn copy_tree(src: &Path, dest: &Path) -> Result<u64, BackendError> {
+/// Copies `src` into `dest` (which exists), honouring ignore files and never descending
+/// into `skip` (the backend's own root, which may lie inside the tree).
+pub fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<u64, BackendError> {
     let mut files = 0u64;
+    let src = src
+        .canonicalize()
+        .map_err(|e| BackendError::io(src.display(), e))?;
+    let src = src.as_path();
+    let skip = skip.canonicalize().unwrap_or_else(|_| skip.to_path_buf());
     let walker = ignore::WalkBuilder::new(src)
         .hidden(false)
         .git_ignore(true)
@@ -20,7 +26,7 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<u64, BackendError> {
         .parents(false)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".gantry-work")
+        .filter_entry(move |e| e.path() != skip)
         .build();
     for entry in walker {
         let entry = entry.map_err(|e| BackendError::Setup {
@@ -68,12 +74,14 @@ mod tests {
         let dest = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(src.path().join("a/b")).unwrap();
         std::fs::create_dir_all(src.path().join("target/debug")).unwrap();
+        std::fs::create_dir_all(src.path().join("state/work")).unwrap();
+        std::fs::write(src.path().join("state/work/x"), "no").unwrap();
         std::fs::write(src.path().join("a/b/f.txt"), "hi").unwrap();
         std::fs::write(src.path().join("target/debug/big"), "x").unwrap();
         std::fs::write(src.path().join(".gitignore"), "/target\n").unwrap();
         std::os::unix::fs::symlink("a/b/f.txt", src.path().join("link")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", src.path().join("outside")).unwrap();
-        copy_tree(src.path(), dest.path()).unwrap();
+        copy_tree(src.path(), dest.path(), &src.path().join("state")).unwrap();
         assert_eq!(
             std::fs::read_to_string(dest.path().join("a/b/f.txt")).unwrap(),
             "hi"
@@ -88,5 +96,9 @@ mod tests {
         );
         assert!(dest.path().join(".gitignore").exists());
         assert!(!dest.path().join("target").exists());
+        assert!(
+            !dest.path().join("state").exists(),
+            "the backend's root is never copied"
+        );
     }
 }

@@ -436,18 +436,16 @@ fn expr(
                         _ => {}
                     }
                 }
-                ("needs", Some(id)) => {
-                    if !scope.job.needs.iter().any(|n| n.text == id) {
-                        diags.push(
-                            Diagnostic::error(
-                                span,
-                                format!("job `{}` does not need `{id}`", scope.job.id.text),
-                            )
-                            .with_help(format!(
-                                "add `{id}` to the job's `needs` to read its results"
-                            )),
-                        );
-                    }
+                ("needs", Some(id)) if !scope.job.needs.iter().any(|n| n.text == id) => {
+                    diags.push(
+                        Diagnostic::error(
+                            span,
+                            format!("job `{}` does not need `{id}`", scope.job.id.text),
+                        )
+                        .with_help(format!(
+                            "add `{id}` to the job's `needs` to read its results"
+                        )),
+                    );
                 }
                 ("matrix", Some(key)) => match &scope.matrix_keys {
                     None => diags.push(

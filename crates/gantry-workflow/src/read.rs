@@ -347,14 +347,24 @@ impl Reader {
                         self.bool_or_expr(v, &format!("{what}: continue-on-error"))
                 }
                 "defaults" => job.defaults = self.defaults(v, &format!("{what}: defaults")),
-                "container" => job.container = self.container(v, &format!("{what}: container")),
+                "container" => {
+                    job.container = self
+                        .container(v, &format!("{what}: container"))
+                        .map(|c| Container { span: k.span, ..c })
+                }
                 "services" => match entries(v) {
                     Some(services) => {
                         for (sid, sv) in services {
                             if let Some(c) =
                                 self.container(sv, &format!("{what}: service `{}`", sid.text))
                             {
-                                job.services.push((sid.clone(), c));
+                                job.services.push((
+                                    sid.clone(),
+                                    Container {
+                                        span: sid.span,
+                                        ..c
+                                    },
+                                ));
                             }
                         }
                     }
