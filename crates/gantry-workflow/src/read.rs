@@ -659,13 +659,17 @@ impl Reader {
     fn retry(&mut self, node: &YNode, what: &str) -> Option<(u32, f64)> {
         let e = self.map(node, what, &["attempts", "delay-seconds"])?;
         let mut attempts = None;
+        let mut attempts_given = false;
         let mut delay = 0.0;
         for (k, v) in e {
             let Some(s) = self.scalar(v, &format!("{what}.{}", k.text)) else {
                 continue;
             };
             match k.text.as_str() {
-                "attempts" => match s.text.trim().parse::<u32>() {
+                "attempts" => match {
+                    attempts_given = true;
+                    s.text.trim().parse::<u32>()
+                } {
                     Ok(n) if (1..=100).contains(&n) => attempts = Some(n),
                     _ => self.err(
                         s.span,
@@ -693,6 +697,9 @@ impl Reader {
         match attempts {
             Some(a) => Some((a, delay)),
             None => {
+                if attempts_given {
+                    return None;
+                }
                 self.err(
                     node.span(),
                     format!("{what} needs `attempts`"),
