@@ -11,7 +11,8 @@ pub struct Recorder {
     ledger: Ledger,
     logs: LogStore,
     run_id: String,
-    writers: HashMap<(String, usize), LogWriter>,
+    writers: HashMap<String, LogWriter>,
+    step_start: HashMap<(String, usize), u64>,
     jobs: HashMap<String, JobRecord>,
     steps: HashMap<(String, usize), StepRecord>,
     /// The first recording error; reported once at the end, never stops the run.
@@ -38,6 +39,7 @@ impl Recorder {
             logs,
             run_id,
             writers: HashMap::new(),
+            step_start: HashMap::new(),
             jobs: HashMap::new(),
             steps: HashMap::new(),
             error: None,
@@ -53,6 +55,12 @@ impl Recorder {
     pub fn event(&mut self, event: &Event) {
         match event {
             Event::JobStarted { job, name, backend } => {
+                match self.logs.create(&self.run_id, job) {
+                    Ok(w) => {
+                        self.writers.insert(job.clone(), w);
+                    }
+                    Err(e) => self.note::<String>(Err(e.to_string())),
+                }
                 let rec = JobRecord {
                     key: job.clone(),
                     name: name.clone(),
@@ -71,13 +79,9 @@ impl Recorder {
                 name,
                 attempt,
             } => {
+                let offset = self.writers.get(job).map(LogWriter::offset).unwrap_or(0);
                 if *attempt == 1 {
-                    match self.logs.create(&self.run_id, job, *step) {
-                        Ok(w) => {
-                            self.writers.insert((job.clone(), *step), w);
-                        }
-                        Err(e) => self.note::<String>(Err(e.to_string())),
-                    }
+                    self.step_start.insert((job.clone(), *step), offset);
                 }
                 let rec = StepRecord {
                     index: *step,
@@ -85,33 +89,27 @@ impl Recorder {
                     status: JobStatus::Running,
                     started_at: Some(now()),
                     attempts: *attempt,
-                    log_path: Some(
-                        self.logs
-                            .path(&self.run_id, job, *step)
-                            .display()
-                            .to_string(),
-                    ),
+                    log_path: Some(self.logs.path(&self.run_id, job).display().to_string()),
+                    log_offset: self.step_start.get(&(job.clone(), *step)).copied(),
                     ..StepRecord::default()
                 };
                 let r = self.ledger.upsert_step(&self.run_id, job, &rec);
                 self.note(r);
                 self.steps.insert((job.clone(), *step), rec);
             }
-            Event::Output {
-                job, step, data, ..
-            } => {
-                if let Some(w) = self.writers.get_mut(&(job.clone(), *step)) {
+            Event::Output { job, data, .. } => {
+                if let Some(w) = self.writers.get_mut(job) {
                     let r = w.write(data);
                     self.note(r);
                 }
             }
             Event::Message {
                 job,
-                step: Some(step),
+                step: Some(_),
                 message,
                 ..
             } => {
-                if let Some(w) = self.writers.get_mut(&(job.clone(), *step)) {
+                if let Some(w) = self.writers.get_mut(job) {
                     let r = w.write(format!("gantry: {message}\n").as_bytes());
                     self.note(r);
                 }
@@ -128,10 +126,15 @@ impl Recorder {
                 outputs,
                 ..
             } => {
-                if let Some(w) = self.writers.remove(&(job.clone(), *step)) {
-                    let r = w.finish().map(|_| ());
-                    self.note(r);
-                }
+                let flushed = self.writers.get_mut(job).map(|w| (w.flush(), w.offset()));
+                let end = match flushed {
+                    Some((r, offset)) => {
+                        self.note(r);
+                        Some(offset)
+                    }
+                    None => None,
+                };
+                let start = self.step_start.remove(&(job.clone(), *step));
                 let mut rec = self.steps.remove(&(job.clone(), *step)).unwrap_or_default();
                 rec.index = *step;
                 rec.id = step_id.clone();
@@ -145,6 +148,10 @@ impl Recorder {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
+                if let (Some(start), Some(end)) = (start, end) {
+                    rec.log_offset = Some(start);
+                    rec.log_len = Some(end.saturating_sub(start));
+                }
                 let r = self.ledger.upsert_step(&self.run_id, job, &rec);
                 self.note(r);
             }

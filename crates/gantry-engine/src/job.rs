@@ -66,6 +66,8 @@ pub(crate) struct JobRun {
     pub scope: JobScope,
     pub path_additions: Vec<String>,
     pub file_env: IndexMap<String, String>,
+    /// Whether the target has bash (GitHub's default shell), once asked.
+    pub has_bash: Option<bool>,
 }
 
 impl JobRun {
@@ -378,6 +380,7 @@ async fn run_in_environment(
         scope: std::mem::take(scope),
         path_additions: Vec::new(),
         file_env: IndexMap::new(),
+        has_bash: None,
     };
     for step in &job.steps {
         if cancel.is_cancelled() {

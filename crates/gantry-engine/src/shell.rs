@@ -17,25 +17,11 @@ pub struct ShellError {
     pub reason: String,
 }
 
-/// Resolves `shell:` (or the default when `None`).
-///
-/// Without a shell GitHub uses `bash -e {0}` when bash exists and `sh -e {0}` otherwise;
-/// we decide inside the target with a tiny `sh` prologue, so the same rule holds on the
-/// host, in a container and on a remote backend.
+/// Resolves `shell:`. Without a shell GitHub uses bash when the target has it and sh
+/// otherwise; the engine asks the target once per job and passes the answer here.
 pub fn resolve(shell: Option<&str>) -> Result<ShellCommand, ShellError> {
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    let Some(shell) = shell.map(str::trim) else {
-        return Ok(ShellCommand {
-            template: words("sh -c")
-                .into_iter()
-                .chain([
-                    "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc -e -o pipefail \"$0\"; else exec sh -e \"$0\"; fi".to_string(),
-                    "{0}".to_string(),
-                ])
-                .collect(),
-            extension: ".sh",
-        });
-    };
+    let shell = shell.map(str::trim).unwrap_or("sh");
     let cmd = match shell {
         "bash" => ShellCommand { template: words("bash --noprofile --norc -eo pipefail {0}"), extension: ".sh" },
         "sh" => ShellCommand { template: words("sh -e {0}"), extension: ".sh" },

@@ -228,7 +228,7 @@ impl JobRun {
         step: &PlannedStep,
         name: &str,
         timeout: Option<Duration>,
-        attempt: u32,
+        _attempt: u32,
     ) -> Attempt {
         let route = OutputRoute {
             events: self.events.clone(),
@@ -237,11 +237,13 @@ impl JobRun {
             step: step.index,
         };
         let temp = self.target.paths().temp;
-        let files = format!("{temp}/_files/{}-{attempt}", step.index);
-        let output_file = format!("{files}/output");
-        let env_file = format!("{files}/env");
-        let path_file = format!("{files}/path");
-        let summary_file = format!("{files}/summary");
+        // Steps of a job run one at a time, so they share one set of files, truncated
+        // before each step: creating fresh inodes per step is what costs most on ext4.
+        let files = format!("{temp}/gantry-step");
+        let output_file = format!("{files}.output");
+        let env_file = format!("{files}.env");
+        let path_file = format!("{files}.path");
+        let summary_file = format!("{files}.summary");
         for f in [&output_file, &env_file, &path_file, &summary_file] {
             if let Err(e) = self.target.write_file(f, b"", 0o666).await {
                 return fail_attempt(format!("preparing `{f}`: {e}"));
@@ -275,14 +277,15 @@ impl JobRun {
                     },
                     None => None,
                 };
+                let shell_name = match shell_name {
+                    Some(s) => Some(s),
+                    None => Some(self.default_shell().await.to_string()),
+                };
                 let shell_cmd = match shell::resolve(shell_name.as_deref()) {
                     Ok(c) => c,
                     Err(e) => return fail_attempt(format!("step `{name}`: {e}")),
                 };
-                let script_path = format!(
-                    "{temp}/gantry-step-{}-{attempt}{}",
-                    step.index, shell_cmd.extension
-                );
+                let script_path = format!("{temp}/gantry-step-script{}", shell_cmd.extension);
                 let mut body = script.into_bytes();
                 if !body.ends_with(b"\n") {
                     body.push(b'\n');
@@ -547,6 +550,29 @@ impl JobRun {
                 self.target.paths().workspace.trim_end_matches('/'),
                 dir
             )
+        }
+    }
+
+    /// GitHub's default shell: bash when the target has it, else sh. Asked once per job.
+    async fn default_shell(&mut self) -> &'static str {
+        if let Some(bash) = self.has_bash {
+            return if bash { "bash" } else { "sh" };
+        }
+        let req = ExecRequest::new(vec![
+            "sh".into(),
+            "-c".into(),
+            "command -v bash >/dev/null 2>&1".into(),
+        ])
+        .env(self.target.inherited_env());
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let (_stop, stop_rx) = tokio::sync::watch::channel(gantry_backend::StopLevel::Run);
+        let bash =
+            matches!(self.target.exec(req, tx, stop_rx).await, Ok(status) if status.success());
+        self.has_bash = Some(bash);
+        if bash {
+            "bash"
+        } else {
+            "sh"
         }
     }
 

@@ -294,24 +294,36 @@ impl Container for HostTarget {
     }
 
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), BackendError> {
-        use std::os::unix::fs::PermissionsExt;
+        // Small files on the local disk: direct syscalls beat a hop to the blocking pool.
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let p = self.resolve(path);
-        if let Some(parent) = p.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| BackendError::io(parent.display(), e))?;
-        }
-        tokio::fs::write(&p, contents)
-            .await
-            .map_err(|e| BackendError::io(p.display(), e))?;
-        tokio::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
-            .await
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .open(&p)
+        };
+        let mut file = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| BackendError::io(parent.display(), e))?;
+                }
+                open().map_err(|e| BackendError::io(p.display(), e))?
+            }
+            Err(e) => return Err(BackendError::io(p.display(), e)),
+        };
+        file.write_all(contents)
             .map_err(|e| BackendError::io(p.display(), e))
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
         let p = self.resolve(path);
-        match tokio::fs::read(&p).await {
+        match std::fs::read(&p) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(BackendError::io(p.display(), e)),

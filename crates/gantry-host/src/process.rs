@@ -17,6 +17,24 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 
+/// The executable `program` names: itself when it has a `/` (relative to `cwd`), else the
+/// first match on `path`.
+fn resolve_program(program: &str, path: Option<&str>, cwd: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = cwd.join(program);
+        return executable(&p).then_some(p);
+    }
+    path?
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| cwd.join(d).join(program))
+        .find(|p| executable(p))
+}
+
 /// How long output may stay silent after the step's main process exited before we stop
 /// waiting for EOF (a background child may hold the pipes open for the rest of the job).
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
@@ -50,7 +68,11 @@ pub async fn run(
             cwd.display()
         )));
     }
-    let mut cmd = tokio::process::Command::new(program);
+    // Resolving the program ourselves lets std use posix_spawn (vfork) instead of fork,
+    // which it must fall back to when the child's PATH differs from ours.
+    let resolved = resolve_program(program, req.env.get("PATH").map(String::as_str), cwd);
+    let mut cmd = tokio::process::Command::new(resolved.as_deref().unwrap_or(Path::new(program)));
+    cmd.arg0(program);
     cmd.args(&req.argv[1..])
         .env_clear()
         .envs(&req.env)

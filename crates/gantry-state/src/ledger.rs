@@ -14,7 +14,8 @@ use crate::records::{JobRecord, JobStatus, NewRun, RunRecord, RunStatus, StepRec
 const COMPONENT: &str = "ledger";
 
 /// Schema versions, applied in order; each runs once.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     workflow_name TEXT NOT NULL,
@@ -56,7 +57,13 @@ CREATE TABLE steps (
     log_path TEXT,
     PRIMARY KEY (run_id, job_key, idx)
 );
-"#];
+"#,
+    // 2: job logs hold every step; a step's output is a byte range of its job's log.
+    r#"
+ALTER TABLE steps ADD COLUMN log_offset INTEGER;
+ALTER TABLE steps ADD COLUMN log_len INTEGER;
+"#,
+];
 
 /// The ledger. Clones share one connection.
 #[derive(Clone)]
@@ -234,13 +241,14 @@ impl Ledger {
         self.lock()
             .execute(
                 "INSERT INTO steps (run_id, job_key, idx, step_id, name, status, outcome, exit_code, attempts,
-                                    started_at, finished_at, outputs, log_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                    started_at, finished_at, outputs, log_path, log_offset, log_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT(run_id, job_key, idx) DO UPDATE SET step_id = excluded.step_id, name = excluded.name,
                    status = excluded.status, outcome = excluded.outcome, exit_code = excluded.exit_code,
                    attempts = excluded.attempts, started_at = COALESCE(excluded.started_at, started_at),
                    finished_at = excluded.finished_at, outputs = excluded.outputs,
-                   log_path = COALESCE(excluded.log_path, log_path)",
+                   log_path = COALESCE(excluded.log_path, log_path),
+                   log_offset = COALESCE(excluded.log_offset, log_offset), log_len = COALESCE(excluded.log_len, log_len)",
                 params![
                     run_id,
                     job_key,
@@ -254,7 +262,9 @@ impl Ledger {
                     step.started_at,
                     step.finished_at,
                     outputs,
-                    step.log_path
+                    step.log_path,
+                    step.log_offset.map(|v| v as i64),
+                    step.log_len.map(|v| v as i64)
                 ],
             )
             .map_err(|e| self.db(e))?;
@@ -340,7 +350,7 @@ impl Ledger {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT idx, step_id, name, status, outcome, exit_code, attempts, started_at, finished_at, outputs, log_path
+                "SELECT idx, step_id, name, status, outcome, exit_code, attempts, started_at, finished_at, outputs, log_path, log_offset, log_len
                  FROM steps WHERE run_id = ?1 AND job_key = ?2 ORDER BY idx",
             )
             .map_err(|e| self.db(e))?;
@@ -358,6 +368,8 @@ impl Ledger {
                     finished_at: r.get(8)?,
                     outputs: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
                     log_path: r.get(10)?,
+                    log_offset: r.get::<_, Option<i64>>(11)?.map(|v| v.max(0) as u64),
+                    log_len: r.get::<_, Option<i64>>(12)?.map(|v| v.max(0) as u64),
                 })
             })
             .map_err(|e| self.db(e))?;

@@ -8,7 +8,8 @@
 //!
 //! - `gantry.db`: SQLite (WAL) with `runs`, `jobs`, `steps`, and a `migrations` table
 //!   other components use to add their own tables;
-//! - `logs/<run>/<job-slug>/<step>.log`: each step's masked output, streamed as written;
+//! - `logs/<run>/<job-slug>.log`: each job's masked output, streamed as written; every
+//!   step's byte range in it is recorded in the ledger;
 //! - `work/`: the host backend's job workspaces (owned by that backend).
 //!
 //! Synchronous by design: the CLI calls it from its event loop; every call is short.

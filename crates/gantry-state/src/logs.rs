@@ -1,7 +1,8 @@
-//! Step logs: one file per step, written as output arrives, read back as a stream.
+//! Job logs: one file per job holding its steps' output in order, written as output
+//! arrives; each step's byte range is in the ledger, so one step reads back as a stream.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
@@ -44,8 +45,8 @@ impl LogStore {
         }
     }
 
-    /// The log file of one step.
-    pub fn path(&self, run_id: &str, job_key: &str, step_index: usize) -> PathBuf {
+    /// The log file of one job: its steps' output, one after another.
+    pub fn path(&self, run_id: &str, job_key: &str) -> PathBuf {
         let run = if validate_run_id(run_id).is_ok() {
             run_id.to_string()
         } else {
@@ -53,19 +54,13 @@ impl LogStore {
         };
         self.root
             .join(run)
-            .join(job_slug(job_key))
-            .join(format!("{step_index}.log"))
+            .join(format!("{}.log", job_slug(job_key)))
     }
 
-    /// Creates (truncating) a step's log file.
-    pub fn create(
-        &self,
-        run_id: &str,
-        job_key: &str,
-        step_index: usize,
-    ) -> Result<LogWriter, StateError> {
+    /// Creates (truncating) a job's log file.
+    pub fn create(&self, run_id: &str, job_key: &str) -> Result<LogWriter, StateError> {
         validate_run_id(run_id)?;
-        let path = self.path(run_id, job_key, step_index);
+        let path = self.path(run_id, job_key);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StateError::io(parent.display(), e))?;
         }
@@ -77,20 +72,24 @@ impl LogStore {
         })
     }
 
-    /// Opens a step's log for reading.
+    /// Opens the byte range `offset..offset + len` of a job's log (one step's output).
     pub fn open(
         &self,
         run_id: &str,
         job_key: &str,
-        step_index: usize,
-    ) -> Result<impl std::io::Read, StateError> {
+        offset: u64,
+        len: u64,
+    ) -> Result<impl Read, StateError> {
         validate_run_id(run_id)?;
-        let path = self.path(run_id, job_key, step_index);
-        File::open(&path).map_err(|e| StateError::io(path.display(), e))
+        let path = self.path(run_id, job_key);
+        let mut file = File::open(&path).map_err(|e| StateError::io(path.display(), e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| StateError::io(path.display(), e))?;
+        Ok(file.take(len))
     }
 }
 
-/// An open step log.
+/// An open job log.
 #[derive(Debug)]
 pub struct LogWriter {
     out: BufWriter<File>,
@@ -108,11 +107,21 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Flushes and closes; returns the bytes written.
-    pub fn finish(mut self) -> Result<u64, StateError> {
+    /// Bytes written so far: where the next step's output starts.
+    pub fn offset(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes buffered bytes to the file, so readers see them.
+    pub fn flush(&mut self) -> Result<(), StateError> {
         self.out
             .flush()
-            .map_err(|e| StateError::io(self.path.display(), e))?;
+            .map_err(|e| StateError::io(self.path.display(), e))
+    }
+
+    /// Flushes and closes; returns the bytes written.
+    pub fn finish(mut self) -> Result<u64, StateError> {
+        self.flush()?;
         Ok(self.written)
     }
 }
@@ -123,22 +132,32 @@ mod tests {
     use std::io::Read;
 
     #[test]
-    fn writes_and_reads_back() {
+    fn writes_and_reads_back_step_ranges() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(&StateDir::at(dir.path()));
-        let mut w = store.create("01ABC", "build (linux, 1)", 2).unwrap();
+        let mut w = store.create("01ABC", "build (linux, 1)").unwrap();
+        w.write(b"first step\n").unwrap();
+        let start = w.offset();
         let chunk = vec![b'x'; 1 << 20];
         for _ in 0..4 {
             w.write(&chunk).unwrap();
         }
-        assert_eq!(w.finish().unwrap(), 4 << 20);
+        let len = w.offset() - start;
+        assert_eq!(w.finish().unwrap(), 11 + (4 << 20));
         let mut back = Vec::new();
         store
-            .open("01ABC", "build (linux, 1)", 2)
+            .open("01ABC", "build (linux, 1)", start, len)
             .unwrap()
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back.len(), 4 << 20);
+        let mut first = String::new();
+        store
+            .open("01ABC", "build (linux, 1)", 0, 11)
+            .unwrap()
+            .read_to_string(&mut first)
+            .unwrap();
+        assert_eq!(first, "first step\n");
     }
 
     #[test]
@@ -146,6 +165,6 @@ mod tests {
         assert_ne!(job_slug("a/b"), job_slug("a_b"));
         assert!(!job_slug("../../etc").contains('/'));
         let store = LogStore::new(&StateDir::at("/s"));
-        assert!(store.create("../x", "j", 0).is_err());
+        assert!(store.create("../x", "j").is_err());
     }
 }

@@ -101,5 +101,10 @@ pub struct StepRecord {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub outputs: BTreeMap<String, String>,
+    /// The job log file holding this step's output.
     pub log_path: Option<String>,
+    /// Where the step's output starts in the job log.
+    pub log_offset: Option<u64>,
+    /// How many bytes of the job log are this step's.
+    pub log_len: Option<u64>,
 }

@@ -662,14 +662,12 @@ impl Reader {
         let mut attempts_given = false;
         let mut delay = 0.0;
         for (k, v) in e {
+            attempts_given |= k.text == "attempts";
             let Some(s) = self.scalar(v, &format!("{what}.{}", k.text)) else {
                 continue;
             };
             match k.text.as_str() {
-                "attempts" => match {
-                    attempts_given = true;
-                    s.text.trim().parse::<u32>()
-                } {
+                "attempts" => match s.text.trim().parse::<u32>() {
                     Ok(n) if (1..=100).contains(&n) => attempts = Some(n),
                     _ => self.err(
                         s.span,

@@ -269,10 +269,15 @@ fn convert(src: &SourceFile, offsets: &Offsets, node: &marked_yaml::Node) -> YNo
     match node {
         marked_yaml::Node::Scalar(s) => YNode::Scalar(scalar(src, offsets, s)),
         marked_yaml::Node::Mapping(m) => {
-            let entries: Vec<(Scalar, YNode)> =
-                m.iter().map(|(k, v)| (scalar(src, offsets, k), convert(src, offsets, v))).collect();
+            let entries: Vec<(Scalar, YNode)> = m
+                .iter()
+                .map(|(k, v)| (scalar(src, offsets, k), convert(src, offsets, v)))
+                .collect();
             // A block mapping's own marker sits on its first `:`; its first key reads better.
-            let span = entries.first().map(|(k, _)| k.span).unwrap_or_else(|| span_of(m.span()));
+            let span = entries
+                .first()
+                .map(|(k, _)| k.span)
+                .unwrap_or_else(|| span_of(m.span()));
             YNode::Map(entries, span)
         }
         marked_yaml::Node::Sequence(s) => YNode::Seq(

@@ -6,7 +6,10 @@ use gantry_workflow::{load, render, SourceFile};
 #[test]
 fn corpus() {
     insta::glob!("corpus/*.yml", |path| {
-        let name = format!("corpus/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+        let name = format!(
+            "corpus/{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+        );
         let source = match SourceFile::read(path) {
             Ok(s) => SourceFile::new(name, s.text),
             Err(d) => {

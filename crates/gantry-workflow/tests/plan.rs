@@ -47,19 +47,48 @@ jobs:
 "#,
     );
     let keys: Vec<&str> = p.jobs.iter().map(|j| j.key.as_str()).collect();
-    assert_eq!(keys, ["build", "test (linux, 1, true)", "test (linux, 2, true)", "test (bsd, 1)", "test (bsd, 2)"]);
+    assert_eq!(
+        keys,
+        [
+            "build",
+            "test (linux, 1, true)",
+            "test (linux, 2, true)",
+            "test (bsd, 1)",
+            "test (bsd, 2)"
+        ]
+    );
     let t = &p.jobs[1];
     assert_eq!(t.matrix["v"], serde_json::json!(1));
-    assert_eq!(p.jobs[2].matrix["v"], serde_json::json!("2"), "quoted values stay strings");
-    assert_eq!((t.strategy.fail_fast, t.strategy.max_parallel, t.strategy.job_index, t.strategy.job_total), (false, Some(2), 0, 4));
+    assert_eq!(
+        p.jobs[2].matrix["v"],
+        serde_json::json!("2"),
+        "quoted values stay strings"
+    );
+    assert_eq!(
+        (
+            t.strategy.fail_fast,
+            t.strategy.max_parallel,
+            t.strategy.job_index,
+            t.strategy.job_total
+        ),
+        (false, Some(2), 0, 4)
+    );
     assert_eq!(t.defaults.shell.as_deref(), Some("bash"));
     assert_eq!(t.defaults.working_directory.as_deref(), Some("sub"));
     assert_eq!(t.runs_on, ["self-hosted", "linux"]);
     let b = &p.jobs[0];
     assert_eq!(b.timeout_minutes.as_deref(), Some("5"));
-    let StepBody::Uses { uses, with, .. } = &b.steps[0].body else { panic!("uses step") };
-    assert_eq!((uses.as_str(), with["fetch-depth"].as_str()), ("actions/checkout@v4", "0"));
-    assert_eq!(b.steps[0].retry.map(|r| (r.attempts, r.delay_seconds)), Some((2, 1.5)));
+    let StepBody::Uses { uses, with, .. } = &b.steps[0].body else {
+        panic!("uses step")
+    };
+    assert_eq!(
+        (uses.as_str(), with["fetch-depth"].as_str()),
+        ("actions/checkout@v4", "0")
+    );
+    assert_eq!(
+        b.steps[0].retry.map(|r| (r.attempts, r.delay_seconds)),
+        Some((2, 1.5))
+    );
     assert_eq!(p.name, "${{ github.event_name }} build");
 }
 
@@ -83,10 +112,19 @@ jobs:
 "#,
     );
     let j = &p.jobs[0];
-    assert_eq!(j.container.as_ref().map(|c| c.image.as_str()), Some("alpine:3"));
+    assert_eq!(
+        j.container.as_ref().map(|c| c.image.as_str()),
+        Some("alpine:3")
+    );
     let db = &j.services["db"];
-    assert_eq!((db.image.as_str(), db.ports[0].as_str()), ("postgres:16", "5432:5432"));
-    assert_eq!(db.credentials.as_ref().map(|c| c.1.as_str()), Some("${{ secrets.P }}"));
+    assert_eq!(
+        (db.image.as_str(), db.ports[0].as_str()),
+        ("postgres:16", "5432:5432")
+    );
+    assert_eq!(
+        db.credentials.as_ref().map(|c| c.1.as_str()),
+        Some("${{ secrets.P }}")
+    );
 }
 
 proptest! {

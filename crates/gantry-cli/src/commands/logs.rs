@@ -77,11 +77,12 @@ pub fn logs(args: &LogsArgs, state: &StateDir) -> Result<Outcome, CliError> {
                     step.name
                 );
             }
-            match store.open(&run.id, &job.key, step.index) {
-                Ok(mut reader) => {
+            match (step.log_offset, step.log_len) {
+                (Some(offset), Some(len)) => {
+                    let mut reader = store.open(&run.id, &job.key, offset, len)?;
                     std::io::copy(&mut reader, &mut out).map_err(|e| CliError::io("stdout", e))?;
                 }
-                Err(_) => {
+                _ => {
                     let _ = writeln!(out, "(no log: the step did not run)");
                 }
             }

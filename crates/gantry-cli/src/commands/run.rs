@@ -166,27 +166,21 @@ async fn run_plan(
     };
     let mut recorder = Recorder::new(ledger.clone(), LogStore::new(state), run_id.clone());
 
+    // Recording and rendering do blocking I/O (SQLite, log files, the terminal): they get a
+    // thread of their own so the engine's tasks never wait on them.
     let (tx, mut rx) = tokio::sync::mpsc::channel(EVENT_BUFFER);
-    let engine_task = engine.run(plan, config, tx, cancel.clone());
-    tokio::pin!(engine_task);
-    let mut outcome = None;
-    loop {
-        tokio::select! {
-            o = &mut engine_task, if outcome.is_none() => { outcome = Some(o); }
-            ev = rx.recv() => match ev {
-                Some(ev) => {
-                    recorder.event(&ev);
-                    renderer.event(&ev);
-                }
-                None => break,
-            }
+    let consumer = tokio::task::spawn_blocking(move || {
+        while let Some(ev) = rx.blocking_recv() {
+            recorder.event(&ev);
+            renderer.event(&ev);
         }
-    }
-    let outcome = match outcome {
-        Some(o) => o,
-        None => engine_task.await,
-    };
-    renderer.finish();
+        renderer.finish();
+        recorder
+    });
+    let outcome = engine.run(plan, config, tx, cancel.clone()).await;
+    let mut recorder = consumer
+        .await
+        .map_err(|e| CliError::Other(format!("the event consumer failed: {e}")))?;
 
     let (status, result) = match outcome.conclusion {
         Conclusion::Success | Conclusion::Skipped => (RunStatus::Success, Outcome::Success),
