@@ -151,3 +151,45 @@ fn sigterm_cancels_like_ctrl_c() {
     let runs = String::from_utf8_lossy(&out.stdout);
     assert!(runs.contains("\"cancelled\""), "{runs}");
 }
+
+#[test]
+fn gc_reaps_what_a_killed_gantry_left_behind() {
+    let p = Project::new();
+    workflow(&p);
+    let mut child = p
+        .gantry()
+        .args(["run", "wf.yml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn gantry");
+    let pids = wait_for_file(&p.path().join("pids"), Duration::from_secs(30));
+    // A crash: no cleanup runs at all.
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    let pids: Vec<i32> = pids
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    assert!(
+        pids.iter().any(|p| alive(*p)),
+        "the step's processes outlive a SIGKILLed gantry"
+    );
+
+    let out = p.run(&["gc"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    for pid in &pids {
+        assert!(!alive(*pid), "gc left process {pid} alive: {}", text(&out));
+    }
+    let work = p.state().join("work");
+    let leftovers: Vec<_> = std::fs::read_dir(&work)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "gc left {leftovers:?}");
+    let runs = p.run(&["runs", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&runs.stdout).contains("\"cancelled\""),
+        "the crashed run is marked cancelled"
+    );
+}

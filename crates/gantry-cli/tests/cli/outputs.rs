@@ -293,3 +293,70 @@ jobs:
         assert!(o.contains(want), "missing `{want}` in {o}");
     }
 }
+
+#[test]
+fn job_timeout_stops_the_job_and_runs_always_steps() {
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        r#"
+jobs:
+  slow:
+    runs-on: host
+    timeout-minutes: 0.02
+    steps:
+      - name: sleeper
+        run: sleep 60
+      - name: never
+        run: echo never-ran
+      - name: cleanup
+        if: always()
+        run: echo cleanup-ran
+"#,
+    );
+    let (out, events) = p.run_json("wf.yml", &["--grace", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let j = job(&events, "slow");
+    assert_eq!(j["conclusion"], "failure");
+    assert!(j["error"].as_str().unwrap_or("").contains("timeout"), "{j}");
+    let o = output(&events, "slow");
+    assert!(o.contains("cleanup-ran") && !o.contains("never-ran"), "{o}");
+}
+
+#[test]
+fn max_parallel_limits_matrix_instances() {
+    let p = Project::new();
+    let log = p.path().join("spans");
+    p.write(
+        "wf.yml",
+        &format!(
+            r#"
+jobs:
+  m:
+    runs-on: host
+    strategy:
+      max-parallel: 1
+      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: |
+          echo "start ${{{{ matrix.n }}}}" >> {log}
+          sleep 0.3
+          echo "end ${{{{ matrix.n }}}}" >> {log}
+"#,
+            log = log.display()
+        ),
+    );
+    let (out, _) = p.run_json("wf.yml", &["--jobs", "4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spans = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = spans.lines().collect();
+    assert_eq!(lines.len(), 6, "{spans}");
+    for pair in lines.chunks(2) {
+        let (s, e) = (pair[0], pair[1]);
+        assert!(
+            s.starts_with("start") && e.starts_with("end") && s[6..] == e[4..],
+            "instances overlapped:\n{spans}"
+        );
+    }
+}
