@@ -2,10 +2,11 @@
 
 use std::io::Write;
 
-use gantry_backend::Stream;
 use gantry_engine::{Conclusion, Event, Level};
 
-use super::{format_ms, LineSplitter, Renderer, Style};
+use super::{
+    format_ms, level_tag, run_result, step_result, stream_bar, LineSplitter, Renderer, Style,
+};
 
 pub struct LineRenderer {
     out: std::io::BufWriter<std::io::Stdout>,
@@ -79,11 +80,7 @@ impl Renderer for LineRenderer {
                 self.lines
                     .feed(job, *step, *stream, data, |l| out.push(l.to_string()));
                 for l in out {
-                    let bar = if *stream == Stream::Stderr {
-                        s.dim("!")
-                    } else {
-                        s.dim("|")
-                    };
+                    let bar = stream_bar(&s, *stream);
                     self.write(format!("{prefix} {bar} {l}"));
                 }
             }
@@ -96,11 +93,7 @@ impl Renderer for LineRenderer {
                 if self.quiet && *level != Level::Error {
                     return;
                 }
-                let tag = match level {
-                    Level::Info => s.dim("·"),
-                    Level::Warning => s.yellow("warning:"),
-                    Level::Error => s.red("error:"),
-                };
+                let tag = level_tag(&s, *level);
                 self.write(format!("[{job}] {tag} {message}"));
             }
             Event::StepFinished {
@@ -128,15 +121,9 @@ impl Renderer for LineRenderer {
                     ));
                     return;
                 }
-                let note = if outcome != conclusion {
-                    " (failure ignored: continue-on-error)"
-                } else {
-                    ""
-                };
                 self.write(format!(
-                    "[{job}] {} {name} {}{note}",
-                    mark(&s, *outcome),
-                    s.dim(&format_ms(*duration_ms))
+                    "[{job}] {}",
+                    step_result(&s, name, *outcome, *conclusion, *duration_ms)
                 ));
             }
             Event::JobFinished {
@@ -156,11 +143,7 @@ impl Renderer for LineRenderer {
                 conclusion,
                 duration_ms,
             } => {
-                self.write(format!(
-                    "{} run {run_id} {conclusion} in {}",
-                    mark(&s, *conclusion),
-                    format_ms(*duration_ms)
-                ));
+                self.write(run_result(&s, run_id, *conclusion, *duration_ms));
             }
             _ => {}
         }

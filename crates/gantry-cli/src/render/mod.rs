@@ -110,6 +110,58 @@ impl LineSplitter {
     }
 }
 
+/// The tag before an engine message.
+pub fn level_tag(s: &Style, level: gantry_engine::Level) -> String {
+    match level {
+        gantry_engine::Level::Info => s.dim("·"),
+        gantry_engine::Level::Warning => s.yellow("warning:"),
+        gantry_engine::Level::Error => s.red("error:"),
+    }
+}
+
+/// The bar before an output line: `|` for stdout, `!` for stderr.
+pub fn stream_bar(s: &Style, stream: Stream) -> String {
+    if stream == Stream::Stderr {
+        s.dim("!")
+    } else {
+        s.dim("|")
+    }
+}
+
+/// `✓ name 12ms`, noting a failure that continue-on-error turned into success.
+pub fn step_result(
+    s: &Style,
+    name: &str,
+    outcome: gantry_engine::Conclusion,
+    conclusion: gantry_engine::Conclusion,
+    ms: u64,
+) -> String {
+    let note = if outcome != conclusion {
+        " (failure ignored: continue-on-error)"
+    } else {
+        ""
+    };
+    format!(
+        "{} {name} {}{note}",
+        lines::mark(s, outcome),
+        s.dim(&format_ms(ms))
+    )
+}
+
+/// The last line of a run.
+pub fn run_result(
+    s: &Style,
+    run_id: &str,
+    conclusion: gantry_engine::Conclusion,
+    ms: u64,
+) -> String {
+    format!(
+        "{} run {run_id} {conclusion} in {}",
+        lines::mark(s, conclusion),
+        format_ms(ms)
+    )
+}
+
 /// `1.2s`, `2m 03s`.
 pub fn format_ms(ms: u64) -> String {
     if ms < 1000 {

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gantry_backend::Stream;
 use gantry_engine::{Conclusion, Event, Level};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::lines::mark;
-use super::{format_ms, LineSplitter, Renderer, Style};
+use super::{
+    format_ms, level_tag, run_result, step_result, stream_bar, LineSplitter, Renderer, Style,
+};
 
 pub struct ProgressRenderer {
     multi: MultiProgress,
@@ -84,11 +85,7 @@ impl Renderer for ProgressRenderer {
                 self.lines
                     .feed(job, *step, *stream, data, |l| out.push(l.to_string()));
                 for l in out {
-                    let bar = if *stream == Stream::Stderr {
-                        s.dim("!")
-                    } else {
-                        s.dim("|")
-                    };
+                    let bar = stream_bar(&s, *stream);
                     self.println(format!("{} {bar} {l}", s.dim(&format!("[{job}]"))));
                 }
             }
@@ -101,11 +98,7 @@ impl Renderer for ProgressRenderer {
                 if self.quiet && *level != Level::Error {
                     return;
                 }
-                let tag = match level {
-                    Level::Info => s.dim("·"),
-                    Level::Warning => s.yellow("warning:"),
-                    Level::Error => s.red("error:"),
-                };
+                let tag = level_tag(&s, *level);
                 self.println(format!("{} {tag} {message}", s.dim(&format!("[{job}]"))));
             }
             Event::StepFinished {
@@ -127,10 +120,9 @@ impl Renderer for ProgressRenderer {
                     self.println(format!("{} {} {l}", s.dim(&format!("[{job}]")), s.dim("|")));
                 }
                 self.println(format!(
-                    "{} {} {name} {}",
+                    "{} {}",
                     s.dim(&format!("[{job}]")),
-                    mark(&s, *outcome),
-                    s.dim(&format_ms(*duration_ms))
+                    step_result(&s, name, *outcome, *conclusion, *duration_ms)
                 ));
             }
             Event::JobFinished {
@@ -155,11 +147,7 @@ impl Renderer for ProgressRenderer {
                 conclusion,
                 duration_ms,
             } => {
-                self.println(format!(
-                    "{} run {run_id} {conclusion} in {}",
-                    mark(&s, *conclusion),
-                    format_ms(*duration_ms)
-                ));
+                self.println(run_result(&s, run_id, *conclusion, *duration_ms));
             }
             _ => {}
         }
