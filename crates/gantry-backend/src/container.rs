@@ -205,6 +205,25 @@ pub trait Container: Send + Sync {
     /// Reads a small file (an env or output file), `None` when it does not exist.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
 
+    /// Writes several small files (a step's script and its env files) at once. The default
+    /// writes them one by one; remote backends override it to save round trips.
+    async fn write_files(&self, files: &[(String, Vec<u8>, u32)]) -> Result<(), BackendError> {
+        for (path, contents, mode) in files {
+            self.write_file(path, contents, *mode).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads several small files at once (`None` for missing ones), in the order given.
+    /// The default reads them one by one; remote backends override it.
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let mut out = Vec::with_capacity(paths.len());
+        for p in paths {
+            out.push(self.read_file(p).await?);
+        }
+        Ok(out)
+    }
+
     /// The container's health.
     async fn health(&self) -> Result<Health, BackendError>;
 

@@ -65,12 +65,12 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
     runtime.block_on(async {
         match &cli.command {
             Command::Run(a) => commands::run::run(a, &config, &state).await,
-            Command::Validate(a) => commands::validate::validate(a, &config, &state),
+            Command::Validate(a) => commands::validate::validate(a, &config, &state).await,
             Command::Schema => commands::schema::schema(),
             Command::Runs(a) => commands::runs::runs(a, &state),
             Command::Logs(a) => commands::logs::logs(a, &state),
             Command::Gc(a) => {
-                let registry = wiring::registry(&config, &state, &[])?;
+                let registry = wiring::registry(&config, &state, &[]).await?;
                 commands::gc::gc(a, &registry, &state).await
             }
         }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use gantry_backend::{BackendRegistry, LabelSpec};
+use gantry_docker::{DockerBackend, DockerConfig};
 use gantry_host::{HostBackend, HostConfig};
 use gantry_state::StateDir;
 
@@ -14,8 +15,55 @@ use crate::exit::CliError;
 /// Labels that map to the host backend unless configured otherwise.
 pub const DEFAULT_HOST_LABELS: [&str; 2] = ["host", "self-hosted"];
 
+/// Docker-compatible engines looked for: backend id and the sockets tried, in order.
+const ENGINES: [(&str, &[&str]); 2] = [
+    ("docker", &["/var/run/docker.sock"]),
+    (
+        "podman",
+        &["/run/gantry-podman.sock", "/run/podman/podman.sock"],
+    ),
+];
+
+/// A tag naming this gantry's state dir, put on everything its backends create so that
+/// reaping never touches another gantry's objects.
+pub fn owner(state: &StateDir) -> String {
+    let path = state
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| state.root.clone());
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in path.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The socket of engine `id`: `DOCKER_HOST` (unix) for docker, else the first that exists.
+fn engine_socket(id: &str, candidates: &[&str]) -> Option<String> {
+    if id == "docker" {
+        if let Some(h) = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| h.starts_with("unix://"))
+        {
+            return Some(h);
+        }
+    }
+    if id == "podman" {
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+            let p = std::path::Path::new(&dir).join("podman/podman.sock");
+            if p.exists() {
+                return Some(format!("unix://{}", p.display()));
+            }
+        }
+    }
+    candidates
+        .iter()
+        .find(|c| std::path::Path::new(c).exists())
+        .map(|c| format!("unix://{c}"))
+}
+
 /// The registry for a command: every available backend and every label mapping.
-pub fn registry(
+pub async fn registry(
     config: &Config,
     state: &StateDir,
     platforms: &[String],
@@ -30,6 +78,26 @@ pub fn registry(
         root,
         runner_name: runner_name(),
     })));
+    let owner = owner(state);
+    for (id, candidates) in ENGINES {
+        let Some(endpoint) = engine_socket(id, candidates) else {
+            registry.mark_unavailable(
+                id,
+                format!("no {id} socket found ({})", candidates.join(", ")),
+            );
+            continue;
+        };
+        let cfg = DockerConfig {
+            id: id.into(),
+            endpoint,
+            owner: owner.clone(),
+            runner_name: runner_name(),
+        };
+        match DockerBackend::connect(cfg).await {
+            Ok(b) => registry.register(b),
+            Err(e) => registry.mark_unavailable(id, e.to_string()),
+        }
+    }
     for label in DEFAULT_HOST_LABELS {
         registry.map(LabelSpec::new(label, "host"));
     }

@@ -387,29 +387,62 @@ async fn kill_after_ignored_term(ctx: Ctx) -> CaseResult {
     Ok("ignored TERM, died on KILL".into())
 }
 
+/// Starts `sleep 1000` in the background, marked with a unique environment variable,
+/// and returns the mark.
 async fn background_pid(
     c: &std::sync::Arc<dyn gantry_backend::Container>,
 ) -> Result<String, String> {
-    let out = sh(c, "sleep 1000 >/dev/null 2>&1 & echo $!", &[], None).await?;
-    let pid = out.stdout_text().trim().to_string();
-    ensure(!pid.is_empty(), || "no background pid".into())?;
-    Ok(pid)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mark = format!("{nanos:x}");
+    let out = sh(
+        c,
+        "GANTRY_CONFORMANCE_MARK=$M sleep 1000 >/dev/null 2>&1 & echo $!",
+        &[("M", &mark)],
+        None,
+    )
+    .await?;
+    ensure(!out.stdout_text().trim().is_empty(), || {
+        "no background pid".into()
+    })?;
+    Ok(mark)
 }
 
-async fn alive_from_fresh_env(ctx: &Ctx, pid: &str) -> Result<bool, String> {
+/// Whether a live (not zombie) process carrying `mark` is visible from a fresh
+/// environment. Marks, not pids: a container backend's fresh environment has its own
+/// pid namespace where the same number names another process.
+async fn alive_from_fresh_env(ctx: &Ctx, mark: &str) -> Result<bool, String> {
     let env = ctx.env_for(&format!("{}probe", ctx.run_id)).await?;
     let c = ctx.primary(&env).await?;
-    // A killed orphan may linger as a zombie until its new parent reaps it: not alive.
-    let script = "if kill -0 \"$P\" 2>/dev/null && ! grep -q '^State:.*Z' /proc/$P/status 2>/dev/null; then echo alive; else echo gone; fi";
-    let out = sh(&c, script, &[("P", pid)], None).await?;
+    let alive = mark_alive(&c, mark).await;
     env.remove().await.map_err(|e| format!("remove: {e}"))?;
-    Ok(out.stdout_text().trim() == "alive")
+    alive
+}
+
+/// Whether `c` sees a live process carrying `mark`.
+async fn mark_alive(
+    c: &std::sync::Arc<dyn gantry_backend::Container>,
+    mark: &str,
+) -> Result<bool, String> {
+    let script = "for d in /proc/[0-9]*; do if tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx \"GANTRY_CONFORMANCE_MARK=$M\" && ! grep -q '^State:.*Z' \"$d/status\" 2>/dev/null; then echo alive; fi; done; echo done";
+    let out = sh(c, script, &[("M", mark)], None).await?;
+    let text = out.stdout_text();
+    ensure(text.contains("done"), || {
+        format!("the probe script failed: {text:?}")
+    })?;
+    Ok(text.contains("alive"))
 }
 
 async fn remove_kills_background(ctx: Ctx) -> CaseResult {
     let env = ctx.env().await?;
     let c = ctx.primary(&env).await?;
     let pid = background_pid(&c).await?;
+    // The check must see the process while it lives, or its later "gone" proves nothing.
+    ensure(mark_alive(&c, &pid).await?, || {
+        "the background process is not visible".into()
+    })?;
     env.remove().await.map_err(|e| format!("remove: {e}"))?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     ensure(!alive_from_fresh_env(&ctx, &pid).await?, || {

@@ -239,16 +239,17 @@ impl JobRun {
         let temp = self.target.paths().temp;
         // Steps of a job run one at a time, so they share one set of files, truncated
         // before each step: creating fresh inodes per step is what costs most on ext4.
-        let files = format!("{temp}/gantry-step");
+        let files = format!("{temp}/_gantry/step");
         let output_file = format!("{files}.output");
         let env_file = format!("{files}.env");
         let path_file = format!("{files}.path");
         let summary_file = format!("{files}.summary");
-        for f in [&output_file, &env_file, &path_file, &summary_file] {
-            if let Err(e) = self.target.write_file(f, b"", 0o666).await {
-                return fail_attempt(format!("preparing `{f}`: {e}"));
-            }
-        }
+        // Written in one call just before the step runs (one round trip on remote backends).
+        let mut prepared: Vec<(String, Vec<u8>, u32)> =
+            [&output_file, &env_file, &path_file, &summary_file]
+                .into_iter()
+                .map(|f| (f.clone(), Vec::new(), 0o666))
+                .collect();
         let mut env = self.process_env(step, matches!(step.body, StepBody::Run { .. }));
         for (var, file) in [
             ("OUTPUT", &output_file),
@@ -285,14 +286,12 @@ impl JobRun {
                     Ok(c) => c,
                     Err(e) => return fail_attempt(format!("step `{name}`: {e}")),
                 };
-                let script_path = format!("{temp}/gantry-step-script{}", shell_cmd.extension);
+                let script_path = format!("{temp}/_gantry/script{}", shell_cmd.extension);
                 let mut body = script.into_bytes();
                 if !body.ends_with(b"\n") {
                     body.push(b'\n');
                 }
-                if let Err(e) = self.target.write_file(&script_path, &body, 0o755).await {
-                    return fail_attempt(format!("writing the script for step `{name}`: {e}"));
-                }
+                prepared.push((script_path.clone(), body, 0o755));
                 let wd = match working_directory.as_deref().or(self
                     .job
                     .defaults
@@ -357,6 +356,11 @@ impl JobRun {
             }
         };
 
+        if let Err(e) = self.target.write_files(&prepared).await {
+            return fail_attempt(format!(
+                "step `{name}`: preparing its script and env files: {e}"
+            ));
+        }
         let (result, cause) = drive(&target, req, &route, timeout, &self.cancel, self.grace).await;
         if !Arc::ptr_eq(&target, &self.target) {
             if let Err(e) = target.remove().await {
@@ -417,22 +421,23 @@ impl JobRun {
         env: &str,
         path: &str,
     ) -> Result<(), String> {
-        let read = |p: &str| {
-            let target = self.target.clone();
-            let p = p.to_string();
-            async move {
-                match target.read_file(&p).await {
-                    Ok(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
-                    Ok(None) => Ok(String::new()),
-                    Err(e) => Err(format!("reading `{p}`: {e}")),
-                }
-            }
+        let paths = [output.to_string(), env.to_string(), path.to_string()];
+        let contents = self
+            .target
+            .read_files(&paths)
+            .await
+            .map_err(|e| format!("reading the step's env files: {e}"))?;
+        let text = |i: usize| {
+            contents
+                .get(i)
+                .and_then(|c| c.as_ref())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
         };
-        a.outputs = env_file::parse_assignments("$GANTRY_OUTPUT", &read(output).await?)
-            .map_err(|e| e.to_string())?;
-        a.env = env_file::parse_assignments("$GANTRY_ENV", &read(env).await?)
-            .map_err(|e| e.to_string())?;
-        a.paths = env_file::parse_paths(&read(path).await?);
+        a.outputs =
+            env_file::parse_assignments("$GANTRY_OUTPUT", &text(0)).map_err(|e| e.to_string())?;
+        a.env = env_file::parse_assignments("$GANTRY_ENV", &text(1)).map_err(|e| e.to_string())?;
+        a.paths = env_file::parse_paths(&text(2));
         Ok(())
     }
 

@@ -75,24 +75,33 @@ impl HostEnvironment {
             )));
         }
         let run_dir = config.root.join(&req.run_id);
-        std::fs::create_dir_all(&run_dir).map_err(|e| BackendError::io(run_dir.display(), e))?;
         let marker = run_dir.join(".gantry-run");
-        if !marker.exists() {
-            std::fs::write(
-                &marker,
-                format!("run={}\npid={}\n", req.run_id, std::process::id()),
-            )
-            .map_err(|e| BackendError::io(marker.display(), e))?;
-        }
-        // A fresh directory per environment, even for jobs with the same key.
+        // A fresh directory per environment, even for jobs with the same key. Another
+        // job of the run may remove the run dir as it ends: start over when it vanished.
         let base = slug(&req.job_key);
-        let mut n = 0;
-        let dir = loop {
-            let candidate = run_dir.join(format!("{base}-{n}"));
-            match std::fs::create_dir(&candidate) {
-                Ok(()) => break candidate,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                Err(e) => return Err(BackendError::io(candidate.display(), e)),
+        let mut attempts = 0;
+        let dir = 'create: loop {
+            attempts += 1;
+            std::fs::create_dir_all(&run_dir)
+                .map_err(|e| BackendError::io(run_dir.display(), e))?;
+            if !marker.exists() {
+                std::fs::write(
+                    &marker,
+                    format!("run={}\npid={}\n", req.run_id, std::process::id()),
+                )
+                .map_err(|e| BackendError::io(marker.display(), e))?;
+            }
+            let mut n = 0;
+            loop {
+                let candidate = run_dir.join(format!("{base}-{n}"));
+                match std::fs::create_dir(&candidate) {
+                    Ok(()) => break 'create candidate,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
+                        continue 'create
+                    }
+                    Err(e) => return Err(BackendError::io(candidate.display(), e)),
+                }
             }
         };
         let temp = dir.join("temp");
@@ -185,11 +194,13 @@ impl ExecutionEnvironment for HostEnvironment {
                 make_writable(&dir);
                 std::fs::remove_dir_all(&dir).map_err(|e| BackendError::io(dir.display(), e))?;
             }
-            // The run dir goes when its last job is gone (only the marker is left).
-            if let Ok(entries) = std::fs::read_dir(&run_dir) {
-                let others = entries.flatten().any(|e| e.file_name() != ".gantry-run");
-                if !others {
-                    let _ = std::fs::remove_dir_all(&run_dir);
+            // The run dir goes with its last job: drop the marker, remove the dir if that
+            // left it empty, else put the marker back for the jobs still there.
+            let marker = run_dir.join(".gantry-run");
+            if let Ok(contents) = std::fs::read(&marker) {
+                let _ = std::fs::remove_file(&marker);
+                if std::fs::remove_dir(&run_dir).is_err() && run_dir.exists() && !marker.exists() {
+                    let _ = std::fs::write(&marker, contents);
                 }
             }
             Ok(())

@@ -41,7 +41,7 @@ pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Ou
     let files = workflow_files(args.path.as_deref())?;
     let secrets = load_secrets(args)?;
     let vars = parse_vars(&args.vars)?;
-    let registry = Arc::new(wiring::registry(config, state, &args.platforms)?);
+    let registry = Arc::new(wiring::registry(config, state, &args.platforms).await?);
     let engine = Engine::new(registry.clone(), Builtins::standard());
 
     // Validate every file before running any.

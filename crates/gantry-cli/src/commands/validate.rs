@@ -13,12 +13,12 @@ use crate::exit::{CliError, Outcome};
 use crate::render::Style;
 use crate::wiring;
 
-pub fn validate(
+pub async fn validate(
     args: &ValidateArgs,
     config: &Config,
     state: &gantry_state::StateDir,
 ) -> Result<Outcome, CliError> {
-    let registry = Arc::new(wiring::registry(config, state, &args.platforms)?);
+    let registry = Arc::new(wiring::registry(config, state, &args.platforms).await?);
     let engine = Engine::new(registry, Builtins::standard());
     let color = Style::detect(std::io::stderr().is_terminal()).color;
     let mut problems = 0;

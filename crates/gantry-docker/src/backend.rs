@@ -1,0 +1,260 @@
+//! Connecting to an engine, and the backend object.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions,
+};
+use bollard::Docker;
+use gantry_backend::{
+    Backend, BackendError, Capabilities, EnvironmentRequest, ExecutionEnvironment, LabelSpec,
+    ReapReport, LABEL_OWNER, LABEL_RUN_ID,
+};
+
+use crate::environment::DockerEnvironment;
+use crate::options;
+
+/// Why an engine could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot connect to {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error("{endpoint} does not answer: {reason}")]
+    NotAnswering { endpoint: String, reason: String },
+}
+
+/// How to reach an engine and how to name what we create there.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// Backend id labels refer to (`docker`, `podman`).
+    pub id: String,
+    /// `unix:///path.sock` (or a bare path).
+    pub endpoint: String,
+    /// Tag identifying this gantry (a hash of its state dir): reap touches only its own objects.
+    pub owner: String,
+    /// `runner.name`.
+    pub runner_name: String,
+}
+
+/// Facts about the engine, asked once per endpoint (Podman is slow when asked repeatedly).
+#[derive(Debug, Clone, Default)]
+pub struct EngineFacts {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// A Docker-compatible engine.
+pub struct DockerBackend {
+    pub(crate) docker: Docker,
+    pub(crate) config: DockerConfig,
+    pub(crate) facts: EngineFacts,
+}
+
+impl DockerBackend {
+    /// Connects, negotiates the API version and reads the engine's facts once.
+    pub async fn connect(config: DockerConfig) -> Result<Arc<DockerBackend>, DockerError> {
+        let path = config.endpoint.trim_start_matches("unix://").to_string();
+        let docker =
+            Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| {
+                DockerError::Connect {
+                    endpoint: config.endpoint.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let ping = tokio::time::timeout(std::time::Duration::from_secs(3), docker.ping()).await;
+        match ping {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(DockerError::NotAnswering {
+                    endpoint: config.endpoint.clone(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(DockerError::NotAnswering {
+                    endpoint: config.endpoint.clone(),
+                    reason: "no answer within 3s".into(),
+                })
+            }
+        }
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| DockerError::Connect {
+                endpoint: config.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        let v = docker
+            .version()
+            .await
+            .map_err(|e| DockerError::NotAnswering {
+                endpoint: config.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        let facts = EngineFacts {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            os: v.os.unwrap_or_default(),
+            arch: v.arch.unwrap_or_default(),
+        };
+        Ok(Arc::new(DockerBackend {
+            docker,
+            config,
+            facts,
+        }))
+    }
+
+    /// The engine's version facts.
+    pub fn facts(&self) -> &EngineFacts {
+        &self.facts
+    }
+
+    fn owner_filter(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_OWNER}={}", self.config.owner)],
+        )])
+    }
+}
+
+fn arch_name(a: &str) -> &str {
+    match a {
+        "amd64" | "x86_64" => "X64",
+        "arm64" | "aarch64" => "ARM64",
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::plain(self.config.id.clone()).with_containers(true, true, true);
+        c.os = if self.facts.os.eq_ignore_ascii_case("linux") || self.facts.os.is_empty() {
+            "Linux".into()
+        } else {
+            self.facts.os.clone()
+        };
+        c.arch = arch_name(&self.facts.arch).to_string();
+        c
+    }
+
+    fn validate_label(&self, label: &LabelSpec) -> Result<(), BackendError> {
+        if label.target.trim().is_empty() {
+            return Err(BackendError::InvalidLabel {
+                label: label.label.clone(),
+                reason: format!(
+                    "`{}://` needs an image, e.g. `{}://gantry-test/busybox:1`",
+                    self.config.id, self.config.id
+                ),
+            });
+        }
+        options::LabelOptions::parse(label).map(|_| ())
+    }
+
+    async fn create_environment(
+        &self,
+        req: EnvironmentRequest,
+    ) -> Result<Arc<dyn ExecutionEnvironment>, BackendError> {
+        let env = DockerEnvironment::create(self, req).await?;
+        Ok(Arc::new(env))
+    }
+
+    async fn reap(&self, live_runs: &[String]) -> Result<ReapReport, BackendError> {
+        let mut report = ReapReport::default();
+        let dead = |labels: Option<&HashMap<String, String>>| {
+            labels
+                .and_then(|l| l.get(LABEL_RUN_ID))
+                .is_some_and(|run| !live_runs.contains(run))
+        };
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(self.owner_filter()),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.err("listing containers", e))?;
+        for c in containers {
+            if !dead(c.labels.as_ref()) {
+                continue;
+            }
+            let id = c.id.unwrap_or_default();
+            match self
+                .docker
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+            {
+                Ok(()) => report.removed.push(format!("container {}", short(&id))),
+                Err(e) => report.failed.push(format!("container {}: {e}", short(&id))),
+            }
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(self.owner_filter()),
+            }))
+            .await
+            .map_err(|e| self.err("listing networks", e))?;
+        for n in networks {
+            if !dead(n.labels.as_ref()) {
+                continue;
+            }
+            let name = n.name.unwrap_or_default();
+            match self.docker.remove_network(&name).await {
+                Ok(()) => report.removed.push(format!("network {name}")),
+                Err(e) => report.failed.push(format!("network {name}: {e}")),
+            }
+        }
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(self.owner_filter()),
+            }))
+            .await
+            .map_err(|e| self.err("listing volumes", e))?;
+        for v in volumes.volumes.unwrap_or_default() {
+            if !dead(Some(&v.labels)) {
+                continue;
+            }
+            match self
+                .docker
+                .remove_volume(&v.name, Some(RemoveVolumeOptions { force: true }))
+                .await
+            {
+                Ok(()) => report.removed.push(format!("volume {}", v.name)),
+                Err(e) => report.failed.push(format!("volume {}: {e}", v.name)),
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl DockerBackend {
+    pub(crate) fn err(&self, what: &str, e: bollard::errors::Error) -> BackendError {
+        BackendError::Setup {
+            what: format!("{} ({}): {what}", self.config.id, self.config.endpoint),
+            reason: e.to_string(),
+        }
+    }
+}
+
+pub(crate) fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
