@@ -80,12 +80,14 @@ impl LabelOptions {
                         "never" => PullPolicy::Never,
                         "if-not-present" | "missing" => PullPolicy::IfNotPresent,
                         "always" => PullPolicy::Always,
-                        other => return Err(bad(
-                            label,
-                            format!(
+                        other => {
+                            return Err(bad(
+                                label,
+                                format!(
                                 "option `pull`: `{other}` is not never, if-not-present or always"
                             ),
-                        )),
+                            ))
+                        }
                     }
                 }
                 "memory" => {
