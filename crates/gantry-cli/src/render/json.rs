@@ -34,9 +34,9 @@ impl Renderer for JsonRenderer {
         }
         let _ = serde_json::to_writer(&mut self.out, &value);
         let _ = self.out.write_all(b"\n");
-        if !matches!(event, Event::Output { .. }) {
-            let _ = self.out.flush();
-        }
+        // One line per event, written whole: a consumer reading the stream sees each
+        // event as it happens, output included.
+        let _ = self.out.flush();
     }
 
     fn finish(&mut self) {

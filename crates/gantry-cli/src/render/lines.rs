@@ -42,6 +42,18 @@ pub fn mark(style: &Style, c: Conclusion) -> String {
 
 impl Renderer for LineRenderer {
     fn event(&mut self, event: &Event) {
+        self.render(event);
+        // Whole lines reach a pipe as they happen, not when a buffer fills.
+        let _ = self.out.flush();
+    }
+
+    fn finish(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+impl LineRenderer {
+    fn render(&mut self, event: &Event) {
         let s = self.style;
         match event {
             Event::RunStarted {
@@ -147,9 +159,5 @@ impl Renderer for LineRenderer {
             }
             _ => {}
         }
-    }
-
-    fn finish(&mut self) {
-        let _ = self.out.flush();
     }
 }

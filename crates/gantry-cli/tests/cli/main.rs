@@ -1,6 +1,8 @@
-//! Drives the real `gantry` binary on real workflows in temp dirs (host backend).
+//! Drives the real `gantry` binary on real workflows in temp dirs (host backend, and
+//! Docker and Podman for the container layers).
 
 mod cancel;
+mod containers;
 mod harness;
 mod outputs;
 mod secrets;

@@ -1,0 +1,492 @@
+//! The container layers through the real binary on real engines, Docker and Podman
+//! each: job containers, services, `docker://` steps, env files, timeouts, Ctrl-C and a
+//! killed gantry. With `CI=true` a missing engine fails the test instead of skipping it.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::harness::{job, output, step, text, Project};
+
+/// One engine under test: the label scheme gantry knows it by and its API socket.
+#[derive(Clone, Copy)]
+struct Engine {
+    scheme: &'static str,
+    socket: &'static str,
+}
+
+const DOCKER: Engine = Engine {
+    scheme: "docker",
+    socket: "/var/run/docker.sock",
+};
+const PODMAN: Engine = Engine {
+    scheme: "podman",
+    socket: "/run/gantry-podman.sock",
+};
+
+const IMAGE: &str = "gantry-test/busybox:1";
+const WEB: &str = "gantry-test/web:1";
+
+impl Engine {
+    /// Whether the engine is there; panics under CI when it is not.
+    fn available(self) -> bool {
+        let ok = Command::new("docker")
+            .args(["-H", &format!("unix://{}", self.socket), "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok && std::env::var("CI").as_deref() == Ok("true") {
+            panic!(
+                "{} is not answering on {} and CI=true: run scripts/setup-engines.sh",
+                self.scheme, self.socket
+            );
+        }
+        if !ok {
+            eprintln!(
+                "skipping: {} is not answering on {}",
+                self.scheme, self.socket
+            );
+        }
+        ok
+    }
+
+    fn platform(self) -> String {
+        format!("ubuntu-latest={}://{IMAGE}", self.scheme)
+    }
+
+    /// Containers, networks and volumes carrying `run`'s label on this engine.
+    fn objects(self, run: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for what in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+            let out = Command::new("docker")
+                .args(["-H", &format!("unix://{}", self.socket)])
+                .args(what)
+                .args(["-q", "--filter", &format!("label=io.gantry.run-id={run}")])
+                .output()
+                .expect("docker CLI");
+            assert!(
+                out.status.success(),
+                "listing {what:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            found.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|l| format!("{} {l}", what[0])),
+            );
+        }
+        found
+    }
+}
+
+/// A project whose workspace is `ws/` (the state dir stays out of the copied tree).
+fn project(workflow: &str) -> (Project, PathBuf) {
+    let p = Project::new();
+    let ws = p.path().join("ws");
+    p.write("ws/wf.yml", workflow);
+    (p, ws)
+}
+
+fn run_json(
+    p: &Project,
+    ws: &PathBuf,
+    engine: Engine,
+    extra: &[&str],
+) -> (Output, Vec<serde_json::Value>) {
+    let out = p
+        .gantry()
+        .current_dir(ws)
+        .args(["run", "--json", "-P", &engine.platform()])
+        .args(extra)
+        .arg("wf.yml")
+        .output()
+        .expect("run gantry");
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (out, events)
+}
+
+fn run_id(events: &[serde_json::Value]) -> String {
+    events
+        .iter()
+        .find_map(|e| e["run_id"].as_str().map(str::to_string))
+        .expect("a run id in the events")
+}
+
+const JOB_CONTAINER: &str = r#"
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      greeting: ${{ steps.out.outputs.greeting }}
+    steps:
+      - id: out
+        shell: sh
+        run: |
+          echo "greeting=hello from $(uname -s)" >> "$GITHUB_OUTPUT"
+          printf 'multi<<EOF\nline one\nline two\nEOF\n' >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV=carried" >> "$GITHUB_ENV"
+          mkdir -p /tmp/tools && printf '#!/bin/sh\necho tool-ran\n' > /tmp/tools/mytool && chmod +x /tmp/tools/mytool
+          echo /tmp/tools >> "$GITHUB_PATH"
+      - name: check
+        shell: sh
+        env:
+          MULTI: ${{ steps.out.outputs.multi }}
+        run: |
+          echo "env=$FROM_ENV"
+          mytool
+          echo "multi=$(echo "$MULTI" | tr '\n' '|')"
+          echo "ws=$GITHUB_WORKSPACE pwd=$(pwd)"
+          echo "link=$(readlink tree/link)"
+          echo "big=$(wc -c < tree/big.bin)"
+          cat tree/sub/file.txt
+  use:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - shell: sh
+        run: echo "got ${{ needs.build.outputs.greeting }}"
+"#;
+
+fn job_container(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(JOB_CONTAINER);
+    p.write("ws/tree/sub/file.txt", "nested file\n");
+    std::fs::write(ws.join("tree/big.bin"), vec![7u8; 24 << 20]).expect("big file");
+    std::os::unix::fs::symlink("sub/file.txt", ws.join("tree/link")).expect("symlink");
+    let (out, events) = run_json(&p, &ws, engine, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = output(&events, "build");
+    assert!(log.contains("env=carried"), "{log}");
+    assert!(log.contains("tool-ran"), "{log}");
+    assert!(log.contains("multi=line one|line two|"), "{log}");
+    assert!(
+        log.contains("ws=/__w/workspace pwd=/__w/workspace"),
+        "{log}"
+    );
+    assert!(log.contains("link=sub/file.txt"), "{log}");
+    assert!(log.contains(&format!("big={}", 24 << 20)), "{log}");
+    assert!(log.contains("nested file"), "{log}");
+    assert!(
+        output(&events, "use").contains("got hello from Linux"),
+        "{}",
+        output(&events, "use")
+    );
+    assert!(
+        engine.objects(&run_id(&events)).is_empty(),
+        "objects left: {:?}",
+        engine.objects(&run_id(&events))
+    );
+}
+
+#[test]
+fn docker_job_container_steps_outputs_env_files_and_tree() {
+    job_container(DOCKER);
+}
+
+#[test]
+fn podman_job_container_steps_outputs_env_files_and_tree() {
+    job_container(PODMAN);
+}
+
+fn services(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(&format!(
+        r#"
+jobs:
+  svc:
+    runs-on: ubuntu-latest
+    services:
+      web:
+        image: {WEB}
+        env:
+          GREETING: from-service
+        options: --health-cmd "wget -q -O /dev/null http://127.0.0.1:8080/hostname" --health-interval 500ms --health-retries 20
+    steps:
+      - shell: sh
+        run: wget -q -O - http://web:8080/passwd | head -n 1 && echo reached-web
+      - uses: docker://{IMAGE}
+        with:
+          entrypoint: /bin/sh
+          args: -c "echo in-step-container; cat marker.txt; wget -q -O /dev/null http://web:8080/hostname && echo step-reached-web"
+"#
+    ));
+    p.write(
+        "ws/marker.txt",
+        "workspace shared with the step container\n",
+    );
+    let (out, events) = run_json(&p, &ws, engine, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = output(&events, "svc");
+    assert!(log.contains("reached-web"), "{log}");
+    assert!(log.contains("in-step-container"), "{log}");
+    assert!(
+        log.contains("workspace shared with the step container"),
+        "{log}"
+    );
+    assert!(log.contains("step-reached-web"), "{log}");
+    assert!(
+        engine.objects(&run_id(&events)).is_empty(),
+        "objects left: {:?}",
+        engine.objects(&run_id(&events))
+    );
+}
+
+#[test]
+fn docker_services_health_dns_and_step_containers() {
+    services(DOCKER);
+}
+
+#[test]
+fn podman_services_health_dns_and_step_containers() {
+    services(PODMAN);
+}
+
+fn unhealthy_service(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(&format!(
+        r#"
+jobs:
+  svc:
+    runs-on: ubuntu-latest
+    services:
+      broken:
+        image: {WEB}
+        options: --health-cmd "exit 1" --health-interval 200ms --health-retries 2
+    steps:
+      - run: echo never-ran
+"#
+    ));
+    let (out, events) = run_json(&p, &ws, engine, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        all.contains("service `broken`") && all.contains("health check failed 2 times"),
+        "{all}"
+    );
+    assert!(!output(&events, "svc").contains("never-ran"));
+    assert!(
+        engine.objects(&run_id(&events)).is_empty(),
+        "objects left: {:?}",
+        engine.objects(&run_id(&events))
+    );
+}
+
+#[test]
+fn docker_unhealthy_service_fails_the_job_naming_it() {
+    unhealthy_service(DOCKER);
+}
+
+#[test]
+fn podman_unhealthy_service_fails_the_job_naming_it() {
+    unhealthy_service(PODMAN);
+}
+
+fn step_timeout(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(
+        r#"
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - name: sleeper
+        shell: sh
+        timeout-minutes: 0.05
+        run: sleep 300
+      - name: cleanup
+        if: always()
+        shell: sh
+        run: ps -o pid,args | grep -c "[s]leep 300" || echo no-sleeper-left
+"#,
+    );
+    let started = Instant::now();
+    let (out, events) = run_json(&p, &ws, engine, &["--grace", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the timeout did not stop the step"
+    );
+    assert_eq!(
+        step(&events, "slow", "sleeper")["conclusion"],
+        "failure",
+        "{events:#?}"
+    );
+    assert_eq!(
+        step(&events, "slow", "cleanup")["conclusion"],
+        "success",
+        "{events:#?}"
+    );
+    assert!(
+        output(&events, "slow").contains("no-sleeper-left"),
+        "{}",
+        output(&events, "slow")
+    );
+    assert_eq!(job(&events, "slow")["conclusion"], "failure");
+}
+
+#[test]
+fn docker_step_timeout_kills_the_step_and_always_runs() {
+    step_timeout(DOCKER);
+}
+
+#[test]
+fn podman_step_timeout_kills_the_step_and_always_runs() {
+    step_timeout(PODMAN);
+}
+
+const LONG: &str = r#"
+jobs:
+  long:
+    runs-on: ubuntu-latest
+    services:
+      web:
+        image: gantry-test/web:1
+    steps:
+      - shell: sh
+        run: echo step-is-running; sleep 300
+"#;
+
+/// Starts `gantry run --json` on [`LONG`] and returns it once the step runs, with its run id.
+fn start_long(p: &Project, ws: &PathBuf, engine: Engine) -> (std::process::Child, String) {
+    let mut child = p
+        .gantry()
+        .current_dir(ws)
+        .args([
+            "run",
+            "--json",
+            "--grace",
+            "2",
+            "-P",
+            &engine.platform(),
+            "wf.yml",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gantry");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut run = None;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if run.is_none() {
+                run = event["run_id"].as_str().map(str::to_string);
+            }
+            if event["event"] == "output"
+                && event["data"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("step-is-running"))
+            {
+                let _ = tx.send(run.clone());
+            }
+        }
+    });
+    let run = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+    let Some(run) = run else {
+        let _ = child.kill();
+        panic!("the step never started");
+    };
+    (child, run)
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("gantry did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ctrl_c(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(LONG);
+    let (mut child, run) = start_long(&p, &ws, engine);
+    assert!(
+        !engine.objects(&run).is_empty(),
+        "the run's objects are labelled"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .is_ok_and(|s| s.success()));
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        engine.objects(&run).is_empty(),
+        "Ctrl-C left {:?}",
+        engine.objects(&run)
+    );
+}
+
+#[test]
+fn docker_ctrl_c_leaves_no_container_network_or_volume() {
+    ctrl_c(DOCKER);
+}
+
+#[test]
+fn podman_ctrl_c_leaves_no_container_network_or_volume() {
+    ctrl_c(PODMAN);
+}
+
+fn killed_then_gc(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(LONG);
+    let (mut child, run) = start_long(&p, &ws, engine);
+    // A crash: no cleanup runs at all.
+    let _ = child.kill();
+    let _ = child.wait();
+    let left = engine.objects(&run);
+    assert!(
+        left.len() >= 4,
+        "a killed gantry leaves its objects for gc: {left:?}"
+    );
+    let out = p.gantry().current_dir(&ws).arg("gc").output().expect("gc");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        engine.objects(&run).is_empty(),
+        "gc left {:?}: {}",
+        engine.objects(&run),
+        text(&out)
+    );
+}
+
+#[test]
+fn docker_sigkill_then_gc_leaves_nothing() {
+    killed_then_gc(DOCKER);
+}
+
+#[test]
+fn podman_sigkill_then_gc_leaves_nothing() {
+    killed_then_gc(PODMAN);
+}
