@@ -51,7 +51,20 @@ runtime = "runc"
 CONF
   say "wrote $CONF"
 fi
+# The test registry (scripts/setup-registry.sh) serves plain HTTP on loopback.
+REGCONF=/etc/containers/registries.conf.d/gantry-test.conf
+RESTART_PODMAN=
+if [ ! -f "$REGCONF" ]; then
+  mkdir -p "$(dirname "$REGCONF")"
+  printf '[[registry]]\nlocation = "127.0.0.1:5000"\ninsecure = true\n' > "$REGCONF"
+  say "wrote $REGCONF"
+  RESTART_PODMAN=1
+fi
 PODMAN_SOCK=/run/gantry-podman.sock
+if [ -n "$RESTART_PODMAN" ]; then
+  pkill -f "podman system service --time=0 unix://$PODMAN_SOCK" 2>/dev/null || true
+  sleep 0.5
+fi
 if ! curl -sf --unix-socket "$PODMAN_SOCK" http://localhost/_ping >/dev/null 2>&1; then
   need_root
   say "starting podman system service"

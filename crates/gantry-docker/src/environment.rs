@@ -186,14 +186,17 @@ impl EnvCore {
             Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
             _ => (image.to_string(), "latest".to_string()),
         };
-        let creds = credentials.map(|(u, p)| bollard::auth::DockerCredentials {
-            username: Some(u.clone()),
-            password: Some(p.clone()),
-            serveraddress: repo
-                .split('/')
-                .next()
-                .filter(|h| h.contains('.') || h.contains(':'))
-                .map(str::to_string),
+        let registry = crate::credentials::registry_of(image);
+        let (user, pass) = match credentials {
+            Some((u, p)) => (Some(u.clone()), Some(p.clone())),
+            None => crate::credentials::from_docker_config(&registry)
+                .map(|(u, p)| (Some(u), Some(p)))
+                .unwrap_or_default(),
+        };
+        let creds = user.as_ref().map(|_| bollard::auth::DockerCredentials {
+            username: user.clone(),
+            password: pass,
+            serveraddress: Some(registry.clone()),
             ..Default::default()
         });
         let mut stream = self.docker.create_image(
@@ -206,7 +209,16 @@ impl EnvCore {
             creds,
         );
         while let Some(item) = stream.next().await {
-            item.map_err(|e| self.err(format!("pulling `{image}`"), e))?;
+            if let Err(e) = item {
+                let hint = match &user {
+                    Some(u) => format!(" (as `{u}`: check the credentials for {registry})"),
+                    None => format!(" (no credentials for {registry}: set `credentials:` or log in with `docker login {registry}`)"),
+                };
+                return Err(BackendError::Setup {
+                    what: format!("{}: pulling `{image}`", self.backend_id),
+                    reason: format!("{e}{hint}"),
+                });
+            }
         }
         Ok(())
     }

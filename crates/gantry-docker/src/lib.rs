@@ -13,6 +13,7 @@
 mod archive;
 mod backend;
 mod container;
+mod credentials;
 mod environment;
 mod options;
 mod shim;

@@ -490,3 +490,161 @@ fn docker_sigkill_then_gc_leaves_nothing() {
 fn podman_sigkill_then_gc_leaves_nothing() {
     killed_then_gc(PODMAN);
 }
+
+/// The loopback registry scripts/setup-registry.sh runs (htpasswd auth).
+const REGISTRY: &str = "127.0.0.1:5000";
+const REGISTRY_USER: &str = "gantry";
+const REGISTRY_PASS: &str = "gantry-registry-pass";
+
+fn registry_answers() -> bool {
+    let ok = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{REGISTRY}/v2/"),
+        ])
+        .output()
+        .is_ok_and(|o| o.stdout == b"401");
+    if !ok && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("the registry is not answering on {REGISTRY} and CI=true: run scripts/setup-registry.sh");
+    }
+    ok
+}
+
+fn pull_from_registry(engine: Engine) {
+    if !engine.available() || !registry_answers() {
+        return;
+    }
+    let image = format!("{REGISTRY}/gantry-test/busybox:1");
+    let forget = || {
+        let _ = Command::new("docker")
+            .args([
+                "-H",
+                &format!("unix://{}", engine.socket),
+                "rmi",
+                "-f",
+                &image,
+            ])
+            .output();
+    };
+    // Credentials from a gantry secret, in the workflow's `container:`.
+    forget();
+    let (p, ws) = project(&format!(
+        r#"
+jobs:
+  pulled:
+    runs-on: ubuntu-latest
+    container:
+      image: {image}
+      credentials:
+        username: {REGISTRY_USER}
+        password: ${{{{ secrets.REG_PASS }}}}
+    steps:
+      - shell: sh
+        run: echo "pulled and ran"
+"#
+    ));
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .env("REG_PASS", REGISTRY_PASS)
+        .args([
+            "run",
+            "--secret",
+            "REG_PASS",
+            "-P",
+            &engine.platform(),
+            "wf.yml",
+        ])
+        .output()
+        .expect("run gantry");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pulled and ran"),
+        "{}",
+        text(&out)
+    );
+
+    // A wrong password fails the job, naming the image and the registry.
+    forget();
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .env("REG_PASS", "wrong")
+        .args([
+            "run",
+            "--secret",
+            "REG_PASS",
+            "-P",
+            &engine.platform(),
+            "wf.yml",
+        ])
+        .output()
+        .expect("run gantry");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        all.contains(&format!("pulling `{image}`")) && all.contains(REGISTRY),
+        "{all}"
+    );
+    assert!(!all.contains("wrong"), "the secret leaked: {all}");
+
+    // Credentials from the Docker config file, for a label image, pull policy `always`.
+    let config = p.path().join("docker-config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    let auth = base64_encode(&format!("{REGISTRY_USER}:{REGISTRY_PASS}"));
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"auths":{{"{REGISTRY}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .expect("config");
+    p.write("ws/wf.yml", "jobs:\n  label:\n    runs-on: ubuntu-latest\n    steps:\n      - shell: sh\n        run: echo label-image-ran\n");
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .env("DOCKER_CONFIG", &config)
+        .args([
+            "run",
+            "-P",
+            &format!("ubuntu-latest={}://{image}?pull=always", engine.scheme),
+            "wf.yml",
+        ])
+        .output()
+        .expect("run gantry");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("label-image-ran"),
+        "{}",
+        text(&out)
+    );
+    forget();
+}
+
+fn base64_encode(s: &str) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(s.as_bytes())?;
+            c.wait_with_output()
+        });
+    String::from_utf8_lossy(&out.expect("base64").stdout)
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn docker_pulls_from_the_authenticated_registry() {
+    pull_from_registry(DOCKER);
+}
+
+#[test]
+fn podman_pulls_from_the_authenticated_registry() {
+    pull_from_registry(PODMAN);
+}
