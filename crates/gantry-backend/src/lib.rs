@@ -24,6 +24,7 @@ pub mod error;
 pub mod exec;
 pub mod label;
 pub mod registry;
+pub mod with_containers;
 
 pub use capabilities::Capabilities;
 pub use container::{
@@ -40,6 +41,7 @@ pub use exec::{
 };
 pub use label::{LabelError, LabelSpec};
 pub use registry::{Backend, BackendRegistry, ReapReport, ResolveError, ResolvedLabel};
+pub use with_containers::WithContainers;
 
 /// A run's identifier as it appears in labels, names and the ledger (a ULID-like string).
 pub type RunId = String;

@@ -37,6 +37,10 @@ pub enum LabelValue {
 pub struct HostSection {
     /// Where job workspaces are created.
     pub root: Option<PathBuf>,
+    /// Which engine runs the container layers (`container:`, `services:`, `docker://`
+    /// steps) of host jobs: `docker`, `podman` or `none`. Default: docker when it
+    /// answers, else podman, else none.
+    pub containers: Option<String>,
 }
 
 /// The whole file.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gantry_backend::{BackendRegistry, LabelSpec};
+use gantry_backend::{Backend, BackendRegistry, LabelSpec, WithContainers};
 use gantry_docker::{DockerBackend, DockerConfig};
 use gantry_host::{HostBackend, HostConfig};
 use gantry_state::StateDir;
@@ -69,16 +69,8 @@ pub async fn registry(
     platforms: &[String],
 ) -> Result<BackendRegistry, CliError> {
     let mut registry = BackendRegistry::new();
-    let root = config
-        .host
-        .root
-        .clone()
-        .unwrap_or_else(|| state.root.join("work"));
-    registry.register(Arc::new(HostBackend::new(HostConfig {
-        root,
-        runner_name: runner_name(),
-    })));
     let owner = owner(state);
+    let mut engines: Vec<Arc<dyn Backend>> = Vec::new();
     for (id, candidates) in ENGINES {
         let Some(endpoint) = engine_socket(id, candidates) else {
             registry.mark_unavailable(
@@ -94,9 +86,38 @@ pub async fn registry(
             runner_name: runner_name(),
         };
         match DockerBackend::connect(cfg).await {
-            Ok(b) => registry.register(b),
+            Ok(b) => {
+                engines.push(b.clone());
+                registry.register(b);
+            }
             Err(e) => registry.mark_unavailable(id, e.to_string()),
         }
+    }
+    let root = config
+        .host
+        .root
+        .clone()
+        .unwrap_or_else(|| state.root.join("work"));
+    let host: Arc<dyn Backend> = Arc::new(HostBackend::new(HostConfig {
+        root,
+        runner_name: runner_name(),
+    }));
+    // Host jobs run their container layers on an engine, as GitHub's runner does.
+    let containers = match config.host.containers.as_deref() {
+        None => engines.first().cloned(),
+        Some("none") => None,
+        Some(id) => match engines.iter().find(|e| e.id() == id) {
+            Some(e) => Some(e.clone()),
+            None => {
+                return Err(CliError::Usage(format!(
+                    "[host] containers = \"{id}\": that engine is not available (known: docker, podman, none)"
+                )))
+            }
+        },
+    };
+    match containers {
+        Some(engine) => registry.register(Arc::new(WithContainers::new(host, engine))),
+        None => registry.register(host),
     }
     for label in DEFAULT_HOST_LABELS {
         registry.map(LabelSpec::new(label, "host"));

@@ -325,6 +325,13 @@ impl EnvCore {
             user: flags.user.or(options.user.clone()),
             working_dir: (kind != ContainerKind::Service).then(|| WORKSPACE.to_string()),
             healthcheck: flags.health,
+            // Bindings only apply to exposed ports; imported images expose none.
+            exposed_ports: (!spec.ports.is_empty()).then(|| {
+                spec.ports
+                    .iter()
+                    .map(|p| (format!("{}/{}", p.container, p.protocol), HashMap::new()))
+                    .collect()
+            }),
             host_config: Some(host),
             networking_config: networking,
             ..Default::default()

@@ -404,6 +404,9 @@ fn start_long(p: &Project, ws: &PathBuf, engine: Engine) -> (std::process::Child
     let run = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
     let Some(run) = run else {
         let _ = child.kill();
+        let _ = child.wait();
+        // Leave nothing behind even when failing: this project's state dir owns the objects.
+        let _ = p.gantry().current_dir(ws).arg("gc").output();
         panic!("the step never started");
     };
     (child, run)
@@ -647,4 +650,100 @@ fn docker_pulls_from_the_authenticated_registry() {
 #[test]
 fn podman_pulls_from_the_authenticated_registry() {
     pull_from_registry(PODMAN);
+}
+
+fn host_with_containers(engine: Engine, port: u16) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(&format!(
+        r#"
+jobs:
+  onhost:
+    runs-on: host
+    services:
+      web:
+        image: {WEB}
+        ports: ["{port}:8080"]
+    steps:
+      - name: host step
+        run: |
+          echo "written on the host" > shared.txt
+          echo "plain step on $(cat /proc/sys/kernel/hostname)"
+          for i in $(seq 1 50); do curl -sf -o /dev/null http://127.0.0.1:{port}/passwd && echo service-reached && break; sleep 0.2; done
+      - uses: docker://{IMAGE}
+        with:
+          args: cat shared.txt
+  incontainer:
+    runs-on: host
+    container:
+      image: {IMAGE}
+    steps:
+      - run: echo "in the job container at $(pwd)"
+"#
+    ));
+    p.write(
+        "ws/gantry.toml",
+        &format!("[host]\ncontainers = \"{}\"\n", engine.scheme),
+    );
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .args(["run", "--json", "wf.yml"])
+        .output()
+        .expect("run gantry");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(out.status.success(), "{}", text(&out));
+    let log = output(&events, "onhost");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert!(
+        log.contains(&format!("plain step on {}", hostname.trim())),
+        "{log}"
+    );
+    assert!(log.contains("service-reached"), "{log}");
+    assert!(
+        log.contains("written on the host"),
+        "the step container shares the host workspace: {log}"
+    );
+    assert!(
+        output(&events, "incontainer").contains("in the job container at /__w/workspace"),
+        "{events:#?}"
+    );
+    assert!(
+        engine.objects(&run_id(&events)).is_empty(),
+        "objects left: {:?}",
+        engine.objects(&run_id(&events))
+    );
+
+    // Without an engine for host jobs, validation refuses the container layers up front.
+    p.write("ws/gantry.toml", "[host]\ncontainers = \"none\"\n");
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .args(["validate", "wf.yml"])
+        .output()
+        .expect("validate");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("services") && all.contains("container"),
+        "{all}"
+    );
+}
+
+#[test]
+fn docker_runs_the_container_layers_of_host_jobs() {
+    host_with_containers(DOCKER, 18181);
+}
+
+#[test]
+fn podman_runs_the_container_layers_of_host_jobs() {
+    host_with_containers(PODMAN, 18182);
 }
