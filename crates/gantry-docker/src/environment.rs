@@ -230,7 +230,13 @@ impl EnvCore {
         cmd: Option<Vec<String>>,
     ) -> Result<String, BackendError> {
         let kind = spec.kind.unwrap_or(ContainerKind::Job);
-        let options = self.options.clone();
+        let flags = match &spec.options {
+            Some(o) => CreateFlags::parse(o).map_err(|e| {
+                BackendError::InvalidRequest(format!("container `{}` options: {e}", spec.name))
+            })?,
+            None => CreateFlags::default(),
+        };
+        let options = flags.sandbox(&self.options);
         let pull = if spec.pull == PullPolicy::IfNotPresent {
             options.pull
         } else {
@@ -238,12 +244,6 @@ impl EnvCore {
         };
         self.ensure_image(&spec.image, pull, spec.credentials.as_ref())
             .await?;
-        let flags = match &spec.options {
-            Some(o) => CreateFlags::parse(o).map_err(|e| {
-                BackendError::InvalidRequest(format!("container `{}` options: {e}", spec.name))
-            })?,
-            None => CreateFlags::default(),
-        };
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.extend(flags.env.iter().cloned());
         let mut host = HostConfig {

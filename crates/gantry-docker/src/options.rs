@@ -196,6 +196,26 @@ pub struct CreateFlags {
     pub tmpfs: Vec<String>,
     pub volumes: Vec<String>,
     pub entrypoint: Option<String>,
+    /// Sandbox flags (`--pids-limit`, `--network none`, `--read-only`, `--cap-drop ALL`,
+    /// `--security-opt no-new-privileges`), laid over the label's options.
+    pub pids: Option<i64>,
+    pub network_none: Option<bool>,
+    pub read_only: bool,
+    pub cap_drop_all: bool,
+    pub no_new_privileges: bool,
+}
+
+impl CreateFlags {
+    /// The label's sandbox with this container's own flags laid over it.
+    pub fn sandbox(&self, label: &LabelOptions) -> LabelOptions {
+        let mut o = label.clone();
+        o.pids = self.pids.or(o.pids);
+        o.network_none = self.network_none.unwrap_or(o.network_none);
+        o.read_only |= self.read_only;
+        o.cap_drop_all |= self.cap_drop_all;
+        o.no_new_privileges |= self.no_new_privileges;
+        o
+    }
 }
 
 fn duration_ns(v: &str) -> Option<i64> {
@@ -304,6 +324,26 @@ impl CreateFlags {
                     f.nano_cpus = Some((c * 1e9) as i64);
                 }
                 "--tmpfs" => f.tmpfs.push(value()?),
+                "--read-only" => f.read_only = inline.as_deref().is_none_or(|v| v == "true"),
+                "--pids-limit" => {
+                    let v = value()?;
+                    f.pids = Some(v.parse().ok().filter(|p: &i64| *p > 0).ok_or_else(|| format!("--pids-limit `{v}` is not a positive integer"))?);
+                }
+                "--network" | "--net" => {
+                    f.network_none = Some(match value()?.as_str() {
+                        "none" => true,
+                        "bridge" => false,
+                        other => return Err(format!("--network `{other}`: gantry puts containers on the job network; only `none` or `bridge` are accepted")),
+                    })
+                }
+                "--cap-drop" => match value()?.as_str() {
+                    "ALL" | "all" => f.cap_drop_all = true,
+                    other => return Err(format!("--cap-drop `{other}`: only ALL is supported")),
+                },
+                "--security-opt" => match value()?.as_str() {
+                    "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => f.no_new_privileges = true,
+                    other => return Err(format!("--security-opt `{other}`: only no-new-privileges is supported")),
+                },
                 "-v" | "--volume" => f.volumes.push(value()?),
                 "--health-cmd" => {
                     has_health = true;
@@ -326,7 +366,7 @@ impl CreateFlags {
                 }
                 other => {
                     return Err(format!(
-                        "unsupported option `{other}`; gantry supports -e/--env, -u/--user, --entrypoint, --memory, --cpus, --tmpfs, -v/--volume and --health-cmd/-interval/-timeout/-retries/-start-period"
+                        "unsupported option `{other}`; gantry supports -e/--env, -u/--user, --entrypoint, --memory, --cpus, --tmpfs, -v/--volume, --read-only, --pids-limit, --network none, --cap-drop ALL, --security-opt no-new-privileges and --health-cmd/-interval/-timeout/-retries/-start-period"
                     ))
                 }
             }

@@ -747,3 +747,100 @@ fn docker_runs_the_container_layers_of_host_jobs() {
 fn podman_runs_the_container_layers_of_host_jobs() {
     host_with_containers(PODMAN, 18182);
 }
+
+const SANDBOX_CHECKS: &str = r#"
+          if touch /rootfs-probe 2>/dev/null; then echo root-writable; else echo root-read-only; fi
+          touch /tmp/ok && echo tmp-writable
+          touch "$GITHUB_WORKSPACE/ok" && echo workspace-writable
+          echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ',')"
+          grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
+          echo "mem=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+          echo "pids=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)"
+          echo "argv-hits=$(cat /proc/[0-9]*/cmdline | tr '\0' '\n' | grep -c "hunter2-sandbox-secre[t]")"
+          echo "token=$TOKEN""#;
+
+fn sandbox(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(&format!(
+        r#"
+jobs:
+  label:
+    runs-on: sandboxed
+    steps:
+      - shell: sh
+        env:
+          TOKEN: ${{{{ secrets.TOKEN }}}}
+        run: |{SANDBOX_CHECKS}
+  job:
+    runs-on: ubuntu-latest
+    container:
+      image: {IMAGE}
+      options: --read-only --network none --memory 64m --pids-limit 100 --cap-drop ALL --security-opt no-new-privileges
+    steps:
+      - shell: sh
+        env:
+          TOKEN: ${{{{ secrets.TOKEN }}}}
+        run: |{SANDBOX_CHECKS}
+"#
+    ));
+    let label = format!(
+        "sandboxed={}://{IMAGE}?network=none&read-only=true&memory=64m&pids=100&cap-drop=ALL&no-new-privileges=true",
+        engine.scheme
+    );
+    let out = p
+        .gantry()
+        .current_dir(&ws)
+        .env("TOKEN", "hunter2-sandbox-secret")
+        .args([
+            "run",
+            "--json",
+            "--secret",
+            "TOKEN",
+            "-P",
+            &label,
+            "-P",
+            &engine.platform(),
+            "wf.yml",
+        ])
+        .output()
+        .expect("run gantry");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("hunter2"),
+        "the secret leaked: {}",
+        text(&out)
+    );
+    for job in ["label", "job"] {
+        let log = output(&events, job);
+        for want in [
+            "root-read-only",
+            "tmp-writable",
+            "workspace-writable",
+            "ifaces=lo,\n",
+            "CapEff:\t0000000000000000",
+            "NoNewPrivs:\t1",
+            "mem=67108864",
+            "pids=100",
+            "argv-hits=0",
+            "token=***",
+        ] {
+            assert!(log.contains(want), "job `{job}` lacks `{want}`:\n{log}");
+        }
+    }
+}
+
+#[test]
+fn docker_sandbox_options_per_label_and_per_job() {
+    sandbox(DOCKER);
+}
+
+#[test]
+fn podman_sandbox_options_per_label_and_per_job() {
+    sandbox(PODMAN);
+}
