@@ -33,6 +33,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Remove what killed runs left behind (processes, temp dirs, containers, networks).
     Gc(GcArgs),
+    /// Probe the Docker-compatible runtimes on this machine (Docker, Podman, nerdctl).
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +105,16 @@ pub struct LogsArgs {
     pub job: Option<String>,
     /// Step number (from 1) or step id.
     pub step: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Print the report as JSON (`gantry.probe/v1`, docs/probe-report.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Local image the conformance container runs (needs a POSIX `sh`).
+    #[arg(long, default_value = "gantry-test/busybox:1")]
+    pub image: String,
 }
 
 #[derive(Debug, Args)]

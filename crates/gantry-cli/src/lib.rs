@@ -69,6 +69,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Schema => commands::schema::schema(),
             Command::Runs(a) => commands::runs::runs(a, &state),
             Command::Logs(a) => commands::logs::logs(a, &state),
+            Command::Probe(a) => commands::probe::probe(a, &state).await,
             Command::Gc(a) => {
                 let registry = wiring::registry(&config, &state, &[]).await?;
                 commands::gc::gc(a, &registry, &state).await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use gantry_backend::{Backend, BackendRegistry, LabelSpec, WithContainers};
 use gantry_docker::{DockerBackend, DockerConfig};
 use gantry_host::{HostBackend, HostConfig};
+use gantry_probe::{ProbeReport, Status};
 use gantry_state::StateDir;
 
 use crate::config::Config;
@@ -38,12 +39,12 @@ pub fn owner(state: &StateDir) -> String {
     format!("{h:016x}")
 }
 
-/// The socket of engine `id`: `DOCKER_HOST` (unix) for docker, else the first that exists.
+/// The socket of engine `id`: `DOCKER_HOST` (unix:// or tcp://) for docker, else the first that exists.
 fn engine_socket(id: &str, candidates: &[&str]) -> Option<String> {
     if id == "docker" {
         if let Some(h) = std::env::var("DOCKER_HOST")
             .ok()
-            .filter(|h| h.starts_with("unix://"))
+            .filter(|h| !h.trim().is_empty())
         {
             return Some(h);
         }
@@ -71,7 +72,20 @@ pub async fn registry(
     let mut registry = BackendRegistry::new();
     let owner = owner(state);
     let mut engines: Vec<Arc<dyn Backend>> = Vec::new();
+    let probed = last_probe(state);
     for (id, candidates) in ENGINES {
+        // Only runtimes the last probe found supported are offered (none probed: all).
+        if let Some(r) = probed
+            .as_ref()
+            .and_then(|p| p.runtime(id))
+            .filter(|r| r.status == Status::Degraded)
+        {
+            registry.mark_unavailable(
+                id,
+                format!("the last `gantry probe` found {id} degraded ({}); fix it and run `gantry probe` again", r.reasons.join("; ")),
+            );
+            continue;
+        }
         let Some(endpoint) = engine_socket(id, candidates) else {
             registry.mark_unavailable(
                 id,
@@ -131,6 +145,13 @@ pub async fn registry(
         registry.map(spec);
     }
     Ok(registry)
+}
+
+/// The report `gantry probe` saved in the state dir, if any and readable.
+fn last_probe(state: &StateDir) -> Option<ProbeReport> {
+    let text =
+        std::fs::read_to_string(state.root.join(crate::commands::probe::REPORT_FILE)).ok()?;
+    ProbeReport::from_json(&text).ok()
 }
 
 /// `runner.name`: `gantry@<hostname>`.

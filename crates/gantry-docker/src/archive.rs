@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
 /// Writes into a channel of chunks; the stream ends with an error if the archive is bad.
-struct ChunkWriter {
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
+pub(crate) struct ChunkWriter {
+    pub(crate) tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Write for ChunkWriter {

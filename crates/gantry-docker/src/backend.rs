@@ -58,14 +58,10 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Connects, negotiates the API version and reads the engine's facts once.
     pub async fn connect(config: DockerConfig) -> Result<Arc<DockerBackend>, DockerError> {
-        let path = config.endpoint.trim_start_matches("unix://").to_string();
-        let docker =
-            Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION).map_err(|e| {
-                DockerError::Connect {
-                    endpoint: config.endpoint.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
+        let docker = connect_endpoint(&config.endpoint).map_err(|reason| DockerError::Connect {
+            endpoint: config.endpoint.clone(),
+            reason,
+        })?;
         let ping = tokio::time::timeout(std::time::Duration::from_secs(3), docker.ping()).await;
         match ping {
             Ok(Ok(_)) => {}
@@ -120,6 +116,31 @@ impl DockerBackend {
             vec![format!("{LABEL_OWNER}={}", self.config.owner)],
         )])
     }
+}
+
+/// A client for `unix:///path.sock` (or a bare path) or `tcp://host:port` (plain HTTP).
+/// TLS endpoints (`DOCKER_TLS_VERIFY`, `https://`) are refused with a reason rather than
+/// contacted without verification.
+fn connect_endpoint(endpoint: &str) -> Result<Docker, String> {
+    const TIMEOUT: u64 = 120;
+    if let Some(addr) = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+    {
+        if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
+            return Err("DOCKER_TLS_VERIFY is set, and this build of gantry speaks plain HTTP to tcp:// endpoints only; use a unix socket or an SSH tunnel".into());
+        }
+        return Docker::connect_with_http(addr, TIMEOUT, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| e.to_string());
+    }
+    if endpoint.starts_with("https://") || endpoint.starts_with("ssh://") {
+        return Err(
+            "https:// and ssh:// endpoints are not supported; use unix:// or tcp://".into(),
+        );
+    }
+    let path = endpoint.trim_start_matches("unix://");
+    Docker::connect_with_unix(path, TIMEOUT, bollard::API_DEFAULT_VERSION)
+        .map_err(|e| e.to_string())
 }
 
 fn arch_name(a: &str) -> &str {

@@ -99,24 +99,30 @@ impl EnvCore {
             (LABEL_OWNER.to_string(), backend.config.owner.clone()),
         ]);
         let docker = backend.docker.clone();
-        docker
-            .create_network(NetworkCreateRequest {
+        let volume = format!("{name}-work");
+        // Both at once: each is a round trip, and startup is what a job waits for.
+        let (network, vol) = tokio::join!(
+            docker.create_network(NetworkCreateRequest {
                 name: name.clone(),
                 driver: Some("bridge".into()),
                 labels: Some(labels.clone()),
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| backend.err("creating the job network", e))?;
-        let volume = format!("{name}-work");
-        if let Err(e) = docker
-            .create_volume(VolumeCreateOptions {
+            }),
+            docker.create_volume(VolumeCreateOptions {
                 name: Some(volume.clone()),
                 labels: Some(labels.clone()),
                 ..Default::default()
             })
-            .await
-        {
+        );
+        if let Err(e) = network {
+            if vol.is_ok() {
+                let _ = docker
+                    .remove_volume(&volume, None::<RemoveVolumeOptions>)
+                    .await;
+            }
+            return Err(backend.err("creating the job network", e));
+        }
+        if let Err(e) = vol {
             let _ = docker.remove_network(&name).await;
             return Err(backend.err("creating the job volume", e));
         }
@@ -368,21 +374,16 @@ impl EnvCore {
         if *seeded {
             return Ok(());
         }
-        let archive = workspace::tar_workspace(self.workspace.path.clone(), !self.workspace.bind);
-        crate::container::upload(&self.docker, container, WORK_ROOT, archive).await?;
-        if self.shim {
+        // The shim rides in the same archive: one upload fills the volume.
+        let shim = self.shim.then(|| {
             let rel = crate::shim::PATH
                 .trim_start_matches(WORK_ROOT)
                 .trim_start_matches('/');
-            let tar = crate::container::one_entry(rel, Some(crate::shim::BINARY), 0o755)?;
-            crate::container::upload(
-                &self.docker,
-                container,
-                WORK_ROOT,
-                Box::new(std::io::Cursor::new(tar)),
-            )
-            .await?;
-        }
+            (rel.to_string(), crate::shim::BINARY)
+        });
+        let archive =
+            workspace::tar_workspace(self.workspace.path.clone(), !self.workspace.bind, shim);
+        crate::container::upload(&self.docker, container, WORK_ROOT, archive).await?;
         *seeded = true;
         Ok(())
     }

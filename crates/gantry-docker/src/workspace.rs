@@ -4,23 +4,48 @@
 use std::path::{Path, PathBuf};
 
 use gantry_backend::BoxedReader;
-use tokio_util::io::SyncIoBridge;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::io::StreamReader;
 
-/// A tar of `src` with entries under `workspace/`, plus an empty `_temp/`, streamed.
-pub fn tar_workspace(src: PathBuf, include_tree: bool) -> BoxedReader {
-    let (reader, writer) = tokio::io::duplex(256 * 1024);
-    let handle = tokio::runtime::Handle::current();
+use crate::archive::ChunkWriter;
+
+/// A tar of `src` with entries under `workspace/`, plus an empty `_temp/` and the
+/// `extra` executable (the shim) when given, streamed.
+/// A file that cannot be read fails the stream (and so the upload): a job never starts
+/// on a partial workspace.
+pub fn tar_workspace(
+    src: PathBuf,
+    include_tree: bool,
+    extra: Option<(String, &'static [u8])>,
+) -> BoxedReader {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
-        let writer = SyncIoBridge::new_with_handle(writer, handle);
-        let mut b = tar::Builder::new(writer);
+        let err_tx = tx.clone();
+        let mut b = tar::Builder::new(ChunkWriter {
+            tx,
+            buf: Vec::new(),
+        });
         b.follow_symlinks(false);
-        if let Err(e) = write_tree(&mut b, &src, include_tree)
-            .and_then(|_| b.into_inner().map(|_| ()).map_err(|e| e.to_string()))
-        {
-            tracing::warn!("archiving the workspace {}: {e}", src.display());
+        let result = write_tree(&mut b, &src, include_tree).and_then(|_| {
+            if let Some((name, contents)) = &extra {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(contents.len() as u64);
+                h.set_mode(0o755);
+                b.append_data(&mut h, name, *contents)
+                    .map_err(|e| e.to_string())?;
+            }
+            b.into_inner()
+                .and_then(|mut w| std::io::Write::flush(&mut w))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            let _ = err_tx.blocking_send(Err(std::io::Error::other(format!(
+                "archiving the workspace {}: {e}",
+                src.display()
+            ))));
         }
     });
-    Box::new(reader)
+    Box::new(StreamReader::new(ReceiverStream::new(rx)))
 }
 
 fn dir_header() -> tar::Header {

@@ -38,11 +38,16 @@ async fn conformance(id: &str, socket: &str) {
     let Some(backend) = connect(id, socket, &owner).await else {
         return;
     };
+    suite(id, backend).await;
+}
+
+async fn suite(id: &str, backend: Arc<DockerBackend>) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("README"), "conformance workspace\n").expect("file");
-    let label = LabelSpec::parse("test", &format!("{id}://{IMAGE}?pull=never")).expect("label");
+    let label =
+        LabelSpec::parse("test", &format!("{}://{IMAGE}?pull=never", backend.id())).expect("label");
     let mut options = gantry_conformance::Options::new(label, dir.path());
-    options.run_id_prefix = format!("conf{id}");
+    options.run_id_prefix = format!("conf{}", id.replace('-', ""));
     let results = gantry_conformance::run(backend.clone() as Arc<dyn Backend>, options).await;
     for r in &results {
         println!(
@@ -79,4 +84,56 @@ async fn docker_passes_the_conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podman_passes_the_conformance_suite() {
     conformance(ENGINES[1].0, ENGINES[1].1).await;
+}
+
+/// A `podman system service` on a loopback TCP port, stopped on drop.
+struct TcpService(std::process::Child);
+
+impl Drop for TcpService {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_endpoint_passes_the_conformance_suite() {
+    let port = 23751;
+    let child = std::process::Command::new("podman")
+        .args([
+            "system",
+            "service",
+            "--time=0",
+            &format!("tcp://127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "podman is required in CI"
+        );
+        return;
+    };
+    let _service = TcpService(child);
+    let config = DockerConfig {
+        id: "podman".into(),
+        endpoint: format!("tcp://127.0.0.1:{port}"),
+        owner: format!("conformance-tcp-{}", std::process::id()),
+        runner_name: "test".into(),
+    };
+    let mut backend = None;
+    for _ in 0..100 {
+        match DockerBackend::connect(config.clone()).await {
+            Ok(b) => {
+                backend = Some(b);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let backend = backend.expect("podman answers on its tcp endpoint within 10s");
+    assert!(!backend.facts().api_version.is_empty());
+    suite("podman-tcp", backend).await;
 }
