@@ -93,9 +93,13 @@ pub async fn registry(
             );
             continue;
         };
+        let tls = (id == "docker" && !endpoint.starts_with("unix://"))
+            .then(docker_tls)
+            .flatten();
         let cfg = DockerConfig {
             id: id.into(),
             endpoint,
+            tls,
             owner: owner.clone(),
             runner_name: runner_name(),
         };
@@ -145,6 +149,17 @@ pub async fn registry(
         registry.map(spec);
     }
     Ok(registry)
+}
+
+/// TLS for a tcp `DOCKER_HOST`, as the docker CLI does it: when `DOCKER_TLS_VERIFY` is
+/// set, certificates from `DOCKER_CERT_PATH` (default `~/.docker`).
+fn docker_tls() -> Option<PathBuf> {
+    std::env::var("DOCKER_TLS_VERIFY")
+        .ok()
+        .filter(|v| !v.is_empty() && v != "0")?;
+    std::env::var_os("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
 }
 
 /// The report `gantry probe` saved in the state dir, if any and readable.

@@ -1,6 +1,7 @@
 //! Connecting to an engine, and the backend object.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,8 +32,11 @@ pub enum DockerError {
 pub struct DockerConfig {
     /// Backend id labels refer to (`docker`, `podman`).
     pub id: String,
-    /// `unix:///path.sock` (or a bare path).
+    /// `unix:///path.sock` (or a bare path), or `tcp://host:port`.
     pub endpoint: String,
+    /// For tcp endpoints: a directory with `ca.pem`, `cert.pem` and `key.pem` for mutual
+    /// TLS; `None` speaks plain HTTP.
+    pub tls: Option<PathBuf>,
     /// Tag identifying this gantry (a hash of its state dir): reap touches only its own objects.
     pub owner: String,
     /// `runner.name`.
@@ -58,10 +62,13 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Connects, negotiates the API version and reads the engine's facts once.
     pub async fn connect(config: DockerConfig) -> Result<Arc<DockerBackend>, DockerError> {
-        let docker = connect_endpoint(&config.endpoint).map_err(|reason| DockerError::Connect {
-            endpoint: config.endpoint.clone(),
-            reason,
-        })?;
+        let docker =
+            connect_endpoint(&config.endpoint, config.tls.as_deref()).map_err(|reason| {
+                DockerError::Connect {
+                    endpoint: config.endpoint.clone(),
+                    reason,
+                }
+            })?;
         let ping = tokio::time::timeout(std::time::Duration::from_secs(3), docker.ping()).await;
         match ping {
             Ok(Ok(_)) => {}
@@ -118,25 +125,40 @@ impl DockerBackend {
     }
 }
 
-/// A client for `unix:///path.sock` (or a bare path) or `tcp://host:port` (plain HTTP).
-/// TLS endpoints (`DOCKER_TLS_VERIFY`, `https://`) are refused with a reason rather than
-/// contacted without verification.
-fn connect_endpoint(endpoint: &str) -> Result<Docker, String> {
+/// A client for `unix:///path.sock` (or a bare path), or `tcp://host:port`: plain HTTP,
+/// or mutual TLS with `ca.pem`, `cert.pem` and `key.pem` from `tls` (the docker CLI's
+/// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` convention).
+fn connect_endpoint(endpoint: &str, tls: Option<&Path>) -> Result<Docker, String> {
     const TIMEOUT: u64 = 120;
-    if let Some(addr) = endpoint
+    let tcp = endpoint
         .strip_prefix("tcp://")
-        .or_else(|| endpoint.strip_prefix("http://"))
-    {
-        if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
-            return Err("DOCKER_TLS_VERIFY is set, and this build of gantry speaks plain HTTP to tcp:// endpoints only; use a unix socket or an SSH tunnel".into());
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .or_else(|| endpoint.strip_prefix("http://"));
+    if let Some(addr) = tcp {
+        let Some(dir) = tls else {
+            if endpoint.starts_with("https://") {
+                return Err("an https:// endpoint needs TLS certificates (DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem)".into());
+            }
+            return Docker::connect_with_http(addr, TIMEOUT, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| e.to_string());
+        };
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            if !dir.join(f).is_file() {
+                return Err(format!("TLS is on but {} has no {f}", dir.display()));
+            }
         }
-        return Docker::connect_with_http(addr, TIMEOUT, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| e.to_string());
+        return Docker::connect_with_ssl(
+            addr,
+            &dir.join("key.pem"),
+            &dir.join("cert.pem"),
+            &dir.join("ca.pem"),
+            TIMEOUT,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| e.to_string());
     }
-    if endpoint.starts_with("https://") || endpoint.starts_with("ssh://") {
-        return Err(
-            "https:// and ssh:// endpoints are not supported; use unix:// or tcp://".into(),
-        );
+    if endpoint.starts_with("ssh://") {
+        return Err("ssh:// endpoints are not supported; use unix:// or tcp:// (with TLS)".into());
     }
     let path = endpoint.trim_start_matches("unix://");
     Docker::connect_with_unix(path, TIMEOUT, bollard::API_DEFAULT_VERSION)

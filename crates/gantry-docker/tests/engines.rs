@@ -18,6 +18,7 @@ pub async fn connect(id: &str, socket: &str, owner: &str) -> Option<Arc<DockerBa
     let config = DockerConfig {
         id: id.into(),
         endpoint: format!("unix://{socket}"),
+        tls: None,
         owner: owner.into(),
         runner_name: "test".into(),
     };
@@ -120,6 +121,7 @@ async fn a_tcp_endpoint_passes_the_conformance_suite() {
     let config = DockerConfig {
         id: "podman".into(),
         endpoint: format!("tcp://127.0.0.1:{port}"),
+        tls: None,
         owner: format!("conformance-tcp-{}", std::process::id()),
         runner_name: "test".into(),
     };
@@ -136,4 +138,85 @@ async fn a_tcp_endpoint_passes_the_conformance_suite() {
     let backend = backend.expect("podman answers on its tcp endpoint within 10s");
     assert!(!backend.facts().api_version.is_empty());
     suite("podman-tcp", backend).await;
+}
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate in `dir`
+/// (client files named as DOCKER_CERT_PATH expects: ca.pem, cert.pem, key.pem).
+fn make_certs(dir: &std::path::Path) {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=gantry-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem -days 1 -extfile server.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=gantry-client 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 1 -extfile client.ext 2>/dev/null
+mkdir -p stranger && cd stranger
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=stranger 2>/dev/null
+cp ../ca.pem ca.pem"#;
+    let ok = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl could not make the test certificates");
+}
+
+/// Docker Engine behind a mutual-TLS terminator (tests/fixtures/tls_terminator.py) on a
+/// loopback port: the real
+/// engine, reached the way a remote `tcp://` endpoint with DOCKER_TLS_VERIFY is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_endpoint_passes_the_conformance_suite_and_refuses_strangers() {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !std::path::Path::new("/var/run/docker.sock").exists() {
+        assert!(!ci, "docker is required in CI");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_certs(dir.path());
+    let port = 23752;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls_terminator.py"
+    );
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(dir.path())
+        .arg("/var/run/docker.sock")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(!ci, "python3 is required in CI");
+        return;
+    };
+    let mut ready = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
+    }
+    assert_eq!(ready.trim(), "ready", "the TLS terminator did not start");
+    let _terminator = TcpService(child);
+    let config = |tls: &std::path::Path| DockerConfig {
+        id: "docker".into(),
+        endpoint: format!("tcp://127.0.0.1:{port}"),
+        tls: Some(tls.to_path_buf()),
+        owner: format!("conformance-tls-{}", std::process::id()),
+        runner_name: "test".into(),
+    };
+    let backend = DockerBackend::connect(config(dir.path()))
+        .await
+        .expect("docker answers through the TLS terminator");
+    // A client certificate the CA never signed is refused.
+    let stranger = DockerBackend::connect(config(&dir.path().join("stranger"))).await;
+    assert!(
+        stranger.is_err(),
+        "a client certificate from another CA was accepted"
+    );
+    // No certificates at all: refused before any connection, naming what is missing.
+    let missing = DockerBackend::connect(config(&dir.path().join("nowhere"))).await;
+    assert!(missing
+        .err()
+        .is_some_and(|e| e.to_string().contains("ca.pem")));
+    suite("docker-tls", backend).await;
 }
