@@ -95,7 +95,15 @@ impl LabelSpec {
     /// Parses `NAME=SPEC` (act's `-P`) or `NAME:SCHEME://...` (Forgejo runner labels).
     pub fn parse_mapping(text: &str) -> Result<Self, LabelError> {
         let text = text.trim();
-        if let Some((name, spec)) = text.split_once('=') {
+        // `NAME:SCHEME://...` (Forgejo's form) first: its options may contain `=`.
+        let forgejo = text.split_once(':').filter(|(name, spec)| {
+            !name.contains('=')
+                && spec
+                    .split_once("://")
+                    .is_some_and(|(scheme, _)| !scheme.contains(['=', '/', '?']))
+        });
+        let split = forgejo.or_else(|| text.split_once('='));
+        if let Some((name, spec)) = split {
             if let Some(reason) = bad_label_name(name) {
                 return Err(LabelError::Malformed {
                     spec: text.into(),
@@ -212,6 +220,16 @@ mod tests {
         assert_eq!(
             (m.label.as_str(), m.target.as_str()),
             ("ubuntu-latest", "img:2")
+        ); // Forgejo's form with options: the `=` in them is not the mapping's.
+        let m = LabelSpec::parse_mapping("small:docker://img:2?pids=77&memory=1g").unwrap();
+        assert_eq!(
+            (m.label.as_str(), m.target.as_str(), m.option("pids")),
+            ("small", "img:2", Some("77"))
+        );
+        let m = LabelSpec::parse_mapping("ubuntu-latest=docker://img?pull=never").unwrap();
+        assert_eq!(
+            (m.label.as_str(), m.option("pull")),
+            ("ubuntu-latest", Some("never"))
         );
     }
 

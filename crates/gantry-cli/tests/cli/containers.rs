@@ -844,3 +844,52 @@ fn docker_sandbox_options_per_label_and_per_job() {
 fn podman_sandbox_options_per_label_and_per_job() {
     sandbox(PODMAN);
 }
+
+fn label_forms(engine: Engine) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(
+        r#"
+jobs:
+  mapped:
+    runs-on: big
+    steps:
+      - shell: sh
+        run: echo "mem=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+  forgejo:
+    runs-on: [self-hosted-linux, small]
+    steps:
+      - shell: sh
+        run: echo "pids=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)"
+"#,
+    );
+    p.write(
+        "ws/gantry.toml",
+        &format!(
+            "[labels]\nbig = {{ backend = \"{}\", target = \"{IMAGE}\", options = {{ memory = \"96m\" }} }}\n",
+            engine.scheme
+        ),
+    );
+    let forgejo = format!("small:{}://{IMAGE}?pids=77", engine.scheme);
+    let (out, events) = run_json(&p, &ws, engine, &["-P", &forgejo]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        output(&events, "mapped").contains(&format!("mem={}", 96 << 20)),
+        "{events:#?}"
+    );
+    assert!(
+        output(&events, "forgejo").contains("pids=77"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn docker_label_map_form_and_forgejo_form() {
+    label_forms(DOCKER);
+}
+
+#[test]
+fn podman_label_map_form_and_forgejo_form() {
+    label_forms(PODMAN);
+}
