@@ -117,6 +117,14 @@ pub trait ExecutionEnvironment: Send + Sync {
     /// Removes everything the environment owns: containers, networks, volumes, temp
     /// dirs, leftover processes. Idempotent; called on success, failure and cancel.
     async fn remove(&self) -> Result<(), BackendError>;
+
+    /// A Docker-compatible endpoint inside this environment that gantry's own Docker
+    /// driver should run the job's container layers on (a VM with an engine in it), or
+    /// `None` when the environment creates containers itself. Plugins announce it in
+    /// `CreateEnvironmentResponse.docker`.
+    fn docker_endpoint(&self) -> Option<DockerEndpoint> {
+        None
+    }
 }
 
 /// A Docker-compatible endpoint a backend hands back so gantry's own Docker driver runs

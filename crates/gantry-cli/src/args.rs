@@ -35,6 +35,55 @@ pub enum Command {
     Gc(GcArgs),
     /// Probe the Docker-compatible runtimes on this machine (Docker, Podman, nerdctl).
     Probe(ProbeArgs),
+    /// Work with backend plugins: run the conformance suite, pin binaries.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run the conformance suite against a plugin and print a pass/fail line per case.
+    /// Use a plugin instance dedicated to testing: the suite reaps everything it finds.
+    Test(PluginTestArgs),
+    /// Record the sha256 of a configured plugin's binary in gantry.lock.
+    Pin(PluginPinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// A plugin already serving: `unix:///PATH.sock` or `tcp://HOST:PORT`.
+    #[arg(long, conflicts_with = "command", required_unless_present = "command")]
+    pub address: Option<String>,
+    /// A plugin binary to launch (trusted because you name it here; its digest is printed).
+    #[arg(long, value_name = "PATH")]
+    pub command: Option<PathBuf>,
+    /// Arguments for --command (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+    /// Allow plain tcp to --address.
+    #[arg(long)]
+    pub insecure: bool,
+    /// CA certificate (PEM) for a TLS --address.
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Label target environments are created with (plugin-specific, e.g. an image).
+    #[arg(long, default_value = "")]
+    pub target: String,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginPinArgs {
+    /// The plugin's name in gantry.toml's [plugins] table.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

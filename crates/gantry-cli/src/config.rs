@@ -43,6 +43,45 @@ pub struct HostSection {
     pub containers: Option<String>,
 }
 
+/// TLS material for a plugin reached over tcp.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginTls {
+    /// CA certificate (PEM) that signed the plugin's certificate.
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    pub key: Option<PathBuf>,
+    /// Name the plugin's certificate must carry (default: the address's host).
+    pub domain: Option<String>,
+}
+
+/// A backend plugin (docs/plugins.md): launched from `command`, or reached at `address`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginSection {
+    /// The plugin binary gantry launches (pinned in gantry.lock).
+    pub command: Option<PathBuf>,
+    /// Arguments for `command`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment for `command` (it gets no other variables but PATH, HOME, USER, LANG, TMPDIR).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Where a plugin already serves: `unix:///PATH.sock` or `tcp://HOST:PORT`.
+    pub address: Option<String>,
+    /// TLS for a tcp address.
+    pub tls: Option<PluginTls>,
+    /// Allow plain tcp (no TLS) to `address`.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Deadline in seconds of quick calls (default 30).
+    pub timeout: Option<u64>,
+    /// Deadline in seconds of calls that create things (default 600).
+    pub setup_timeout: Option<u64>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +90,9 @@ pub struct Config {
     pub labels: IndexMap<String, LabelValue>,
     #[serde(default)]
     pub host: HostSection,
+    /// Backend plugins by name; labels map to them by that name (`NAME://TARGET`).
+    #[serde(default)]
+    pub plugins: IndexMap<String, PluginSection>,
     /// Where the file came from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -88,6 +130,16 @@ impl Config {
             }
         }
         Ok(Config::default())
+    }
+
+    /// Where `gantry.lock` lives: next to the config file, else in the current directory.
+    pub fn lock_path(&self) -> PathBuf {
+        self.source
+            .as_ref()
+            .and_then(|p| p.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.join("gantry.lock"))
+            .unwrap_or_else(|| PathBuf::from("gantry.lock"))
     }
 
     /// The label mappings as specs.

@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Runs(a) => commands::runs::runs(a, &state),
             Command::Logs(a) => commands::logs::logs(a, &state),
             Command::Probe(a) => commands::probe::probe(a, &state).await,
+            Command::Plugin(a) => commands::plugin::plugin(a, &config, &state).await,
             Command::Gc(a) => {
                 let registry = wiring::registry(&config, &state, &[]).await?;
                 commands::gc::gc(a, &registry, &state).await

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use gantry_backend::{Backend, BackendRegistry, LabelSpec, WithContainers};
-use gantry_docker::{DockerBackend, DockerConfig};
+use gantry_docker::{DockerBackend, DockerConfig, DockerDriver};
 use gantry_host::{HostBackend, HostConfig};
+use gantry_plugin::{ClientTls, LaunchSpec, PluginBackend, PluginConfig, PluginSource};
 use gantry_probe::{ProbeReport, Status};
 use gantry_state::StateDir;
 
-use crate::config::Config;
+use crate::config::{Config, PluginSection};
 use crate::exit::CliError;
 
 /// Labels that map to the host backend unless configured otherwise.
@@ -137,6 +138,13 @@ pub async fn registry(
         Some(engine) => registry.register(Arc::new(WithContainers::new(host, engine))),
         None => registry.register(host),
     }
+    for (name, section) in &config.plugins {
+        let cfg = plugin_config(config, state, &owner, name, section)?;
+        match PluginBackend::start(cfg).await {
+            Ok(b) => registry.register(b),
+            Err(e) => registry.mark_unavailable(name.clone(), e.to_string()),
+        }
+    }
     for label in DEFAULT_HOST_LABELS {
         registry.map(LabelSpec::new(label, "host"));
     }
@@ -149,6 +157,78 @@ pub async fn registry(
         registry.map(spec);
     }
     Ok(registry)
+}
+
+/// How to reach plugin `name` as configured: launched from its pinned `command`, or at
+/// its `address`.
+pub fn plugin_config(
+    config: &Config,
+    state: &StateDir,
+    owner: &str,
+    name: &str,
+    section: &PluginSection,
+) -> Result<PluginConfig, CliError> {
+    let place = || {
+        format!(
+            "{}: [plugins.{name}]",
+            config
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "gantry.toml".into())
+        )
+    };
+    let base = config
+        .source
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let source = match (&section.command, &section.address) {
+        (Some(command), None) => {
+            let command = base.join(command);
+            let lock = gantry_plugin::lock::LockFile::load(&config.lock_path())
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            PluginSource::Launch(LaunchSpec {
+                name: name.into(),
+                command,
+                args: section.args.clone(),
+                env: section.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                sha256: lock.plugins.get(name).map(|p| p.sha256.clone()),
+            })
+        }
+        (None, Some(address)) => PluginSource::Connect {
+            address: address.clone(),
+            tls: section.tls.as_ref().map(|t| ClientTls {
+                ca: t.ca.as_ref().map(|p| base.join(p)),
+                cert: t.cert.as_ref().map(|p| base.join(p)),
+                key: t.key.as_ref().map(|p| base.join(p)),
+                domain: t.domain.clone(),
+            }),
+            insecure: section.insecure,
+        },
+        _ => {
+            return Err(CliError::Usage(format!(
+                "{}: set exactly one of `command` (gantry launches the plugin) or `address` (it already serves)",
+                place()
+            )))
+        }
+    };
+    let mut cfg = PluginConfig::new(name, source);
+    if let Some(t) = section.timeout {
+        cfg.call_timeout = std::time::Duration::from_secs(t.max(1));
+    }
+    if let Some(t) = section.setup_timeout {
+        cfg.setup_timeout = std::time::Duration::from_secs(t.max(1));
+    }
+    let ledger_dir = state.clone();
+    cfg.live_runs = Some(Arc::new(move || {
+        gantry_state::Ledger::open(&ledger_dir)
+            .and_then(|l| l.live_run_ids())
+            .unwrap_or_default()
+    }));
+    cfg.driver = Some(Arc::new(DockerDriver::new(owner, runner_name())));
+    Ok(cfg)
 }
 
 /// TLS for a tcp `DOCKER_HOST`, as the docker CLI does it: when `DOCKER_TLS_VERIFY` is

@@ -428,7 +428,7 @@ pub(crate) async fn upload(
     archive: BoxedReader,
 ) -> Result<(), BackendError> {
     // Checked while it streams; an escaping entry or a read error aborts the upload.
-    let stream = tokio_stream::wrappers::ReceiverStream::new(crate::archive::guarded(archive));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(gantry_archive::guarded(archive));
     docker
         .upload_to_container(
             container,

@@ -22,7 +22,7 @@ use gantry_backend::{
 use crate::backend::DockerBackend;
 use crate::container::DockerContainer;
 use crate::options::{CreateFlags, LabelOptions};
-use crate::{workspace, TEMP, WORKSPACE, WORK_ROOT};
+use crate::{TEMP, WORKSPACE, WORK_ROOT};
 
 /// Entrypoint that keeps a job container alive while steps run through exec.
 const IDLE: [&str; 3] = ["tail", "-f", "/dev/null"];
@@ -382,7 +382,7 @@ impl EnvCore {
             (rel.to_string(), crate::shim::BINARY)
         });
         let archive =
-            workspace::tar_workspace(self.workspace.path.clone(), !self.workspace.bind, shim);
+            gantry_archive::tar_workspace(self.workspace.path.clone(), !self.workspace.bind, shim);
         crate::container::upload(&self.docker, container, WORK_ROOT, archive).await?;
         *seeded = true;
         Ok(())

@@ -10,18 +10,18 @@
 //! Everything carries the run id and this gantry's owner tag as labels, so `reap` finds
 //! what a killed gantry left, without touching other gantrys' objects.
 
-mod archive;
 mod backend;
 mod container;
 mod credentials;
+mod driver;
 mod environment;
 mod options;
 mod shim;
 #[path = "../shim/wire.rs"]
 mod wire;
-mod workspace;
 
 pub use backend::{DockerBackend, DockerConfig, DockerError};
+pub use driver::DockerDriver;
 
 /// Where the job's volume is mounted in every container.
 pub const WORK_ROOT: &str = "/__w";

@@ -5,6 +5,7 @@ mod cancel;
 mod containers;
 mod harness;
 mod outputs;
+mod plugins;
 mod probe;
 mod secrets;
 mod surface;

@@ -7,7 +7,7 @@ use gantry_backend::BoxedReader;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::StreamReader;
 
-use crate::archive::ChunkWriter;
+use crate::guard::ChunkWriter;
 
 /// A tar of `src` with entries under `workspace/`, plus an empty `_temp/` and the
 /// `extra` executable (the shim) when given, streamed.
@@ -15,6 +15,21 @@ use crate::archive::ChunkWriter;
 /// on a partial workspace.
 pub fn tar_workspace(
     src: PathBuf,
+    include_tree: bool,
+    extra: Option<(String, &'static [u8])>,
+) -> BoxedReader {
+    archive(src, Some("workspace"), include_tree, extra)
+}
+
+/// A tar of the tree at `src` with entries relative to it (`.gitignore` respected), for
+/// unpacking straight into a workspace directory.
+pub fn tar_tree(src: PathBuf) -> BoxedReader {
+    archive(src, None, true, None)
+}
+
+fn archive(
+    src: PathBuf,
+    prefix: Option<&'static str>,
     include_tree: bool,
     extra: Option<(String, &'static [u8])>,
 ) -> BoxedReader {
@@ -26,7 +41,7 @@ pub fn tar_workspace(
             buf: Vec::new(),
         });
         b.follow_symlinks(false);
-        let result = write_tree(&mut b, &src, include_tree).and_then(|_| {
+        let result = write_tree(&mut b, &src, prefix, include_tree).and_then(|_| {
             if let Some((name, contents)) = &extra {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(contents.len() as u64);
@@ -59,14 +74,17 @@ fn dir_header() -> tar::Header {
 fn write_tree<W: std::io::Write>(
     b: &mut tar::Builder<W>,
     src: &Path,
+    prefix: Option<&str>,
     include_tree: bool,
 ) -> Result<(), String> {
-    b.append_data(&mut dir_header(), "workspace/", std::io::empty())
-        .map_err(|e| e.to_string())?;
-    let mut temp = dir_header();
-    temp.set_mode(0o1777);
-    b.append_data(&mut temp, "_temp/", std::io::empty())
-        .map_err(|e| e.to_string())?;
+    if let Some(prefix) = prefix {
+        b.append_data(&mut dir_header(), format!("{prefix}/"), std::io::empty())
+            .map_err(|e| e.to_string())?;
+        let mut temp = dir_header();
+        temp.set_mode(0o1777);
+        b.append_data(&mut temp, "_temp/", std::io::empty())
+            .map_err(|e| e.to_string())?;
+    }
     if !include_tree {
         return Ok(());
     }
@@ -88,7 +106,10 @@ fn write_tree<W: std::io::Write>(
         if rel.as_os_str().is_empty() {
             continue;
         }
-        let name = Path::new("workspace").join(rel);
+        let name = match prefix {
+            Some(p) => Path::new(p).join(rel),
+            None => rel.to_path_buf(),
+        };
         let ft = entry.file_type();
         if ft.is_some_and(|t| t.is_dir() || t.is_file() || t.is_symlink()) {
             b.append_path_with_name(entry.path(), &name)
