@@ -111,22 +111,31 @@ pub async fn connect(
 /// Waits (up to `wait`) for the plugin's grpc.health.v1 status "" to be SERVING.
 pub async fn wait_serving(channel: Channel, wait: Duration) -> Result<(), String> {
     let mut client = HealthClient::new(channel);
-    let deadline = tokio::time::Instant::now() + wait;
+    let start = tokio::time::Instant::now();
+    // A plugin that answers NOT_SERVING is starting up: wait for it. One whose calls fail
+    // (a refused TLS handshake, a different service) will not get better: give up soon.
+    let failing_limit = wait.min(Duration::from_secs(1));
     loop {
         let mut req = tonic::Request::new(HealthCheckRequest {
             service: String::new(),
         });
         req.set_timeout(Duration::from_secs(2));
-        let last = match client.check(req).await {
+        let (last, limit) = match client.check(req).await {
             Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => return Ok(()),
-            Ok(r) => format!(
-                "its health service reports {:?}",
-                ServingStatus::try_from(r.get_ref().status).unwrap_or(ServingStatus::Unknown)
+            Ok(r) => (
+                format!(
+                    "its health service reports {:?}",
+                    ServingStatus::try_from(r.get_ref().status).unwrap_or(ServingStatus::Unknown)
+                ),
+                wait,
             ),
-            Err(s) => format!("health check failed: {}", s.message()),
+            Err(s) => (
+                format!("health check failed: {}", s.message()),
+                failing_limit,
+            ),
         };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("not SERVING after {}s: {last}", wait.as_secs()));
+        if start.elapsed() >= limit {
+            return Err(format!("not SERVING after {:.1}s: {last}", limit.as_secs_f64()));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
