@@ -19,7 +19,7 @@ pub(crate) struct ChunkWriter {
 impl Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
+        if self.buf.len() >= 1024 * 1024 {
             self.flush()?;
         }
         Ok(data.len())

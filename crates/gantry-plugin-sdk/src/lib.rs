@@ -120,7 +120,8 @@ pub async fn serve(backend: Arc<dyn Backend>, args: ServeArgs) -> Result<(), Ser
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mut builder = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .http2_adaptive_window(Some(true));
+        .initial_stream_window_size(4 * 1024 * 1024)
+        .initial_connection_window_size(8 * 1024 * 1024);
     if let Some(tls) = listener.tls()? {
         builder = builder.tls_config(tls)?;
     }

@@ -26,8 +26,8 @@ pub struct ClientTls {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2 flow-control windows: large, so output and tar streams are not throttled by
 /// round trips.
-const STREAM_WINDOW: u32 = 16 * 1024 * 1024;
-const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
@@ -135,7 +135,10 @@ pub async fn wait_serving(channel: Channel, wait: Duration) -> Result<(), String
             ),
         };
         if start.elapsed() >= limit {
-            return Err(format!("not SERVING after {:.1}s: {last}", limit.as_secs_f64()));
+            return Err(format!(
+                "not SERVING after {:.1}s: {last}",
+                limit.as_secs_f64()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
