@@ -620,4 +620,82 @@ mod tests {
         let gone = status_to_error("ref", "Exec", &Status::unavailable("connection reset"));
         assert!(gone.to_string().contains("`ref` unavailable"), "{gone}");
     }
+
+    /// Random and mutated bytes decoded as every message a peer sends, then converted:
+    /// errors are fine, panics are not.
+    #[test]
+    fn decoding_garbage_never_panics() {
+        use prost::Message;
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut spec = spec_to_wire(&ContainerSpec::new(ContainerKind::Job, "job", "img"));
+        spec.ports.push(v1::PortMapping {
+            container_port: 80,
+            host_port: 8080,
+            protocol: "tcp".into(),
+        });
+        let seeds: Vec<Vec<u8>> = vec![
+            spec.encode_to_vec(),
+            v1::ExecEvent {
+                event: Some(v1::exec_event::Event::Exit(v1::Exit {
+                    code: Some(1),
+                    signal: None,
+                })),
+            }
+            .encode_to_vec(),
+            v1::ContainerInfo {
+                container_id: "c".into(),
+                workspace: "/w".into(),
+                temp: "/t".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ];
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].clone();
+            if round % 3 == 0 {
+                let len = (next() % 64) as usize;
+                bytes = (0..len).map(|_| next() as u8).collect();
+            } else {
+                for _ in 0..(1 + next() % 4) {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] = next() as u8;
+                }
+            }
+            if let Ok(s) = v1::ContainerSpec::decode(&bytes[..]) {
+                let _ = spec_from_wire(Some(s));
+            }
+            if let Ok(e) = v1::ExecEvent::decode(&bytes[..]) {
+                match e.event {
+                    Some(v1::exec_event::Event::Exit(x)) => {
+                        let _ = exit_from_wire(&x);
+                    }
+                    Some(v1::exec_event::Event::Output(o)) => {
+                        let _ = stream_from_wire(o.stream);
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(i) = v1::ContainerInfo::decode(&bytes[..]) {
+                let _ = container_info_from_wire(&i);
+            }
+            if let Ok(h) = v1::HealthResponse::decode(&bytes[..]) {
+                let _ = health_from_wire(&h);
+            }
+            if let Ok(r) = v1::ExecRequest::decode(&bytes[..]) {
+                let _ = exec_from_wire(&r);
+            }
+            if let Ok(c) = v1::CreateEnvironmentResponse::decode(&bytes[..]) {
+                let _ = endpoint_from_wire(c.docker);
+            }
+        }
+    }
 }

@@ -367,4 +367,22 @@ mod tests {
         let newer = parse_handshake("1|2|unix|/tmp/gp/p.sock|grpc", dir).expect_err("v2");
         assert!(newer.contains("protocol v2"), "{newer}");
     }
+
+    #[test]
+    fn garbage_handshakes_are_errors_not_panics() {
+        let dir = Path::new("/tmp/gp");
+        let mut seed: u32 = 7;
+        let alphabet = b"1|unix/tcp:.grpc\\\n\0\xff ";
+        for _ in 0..5_000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = (seed >> 16) as usize % 48;
+            let line: String = (0..len)
+                .map(|i| {
+                    let b = alphabet[(seed as usize + i * 7) % alphabet.len()];
+                    char::from(b)
+                })
+                .collect();
+            let _ = parse_handshake(&line, dir);
+        }
+    }
 }
