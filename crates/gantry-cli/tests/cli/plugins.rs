@@ -517,3 +517,40 @@ jobs:
     );
     assert!(leftovers(&root).is_empty(), "left: {:?}", leftovers(&root));
 }
+
+#[test]
+fn a_pinned_python_plugin_is_launched_like_any_binary() {
+    if !python_grpc() {
+        eprintln!("skipping: no python grpc");
+        return;
+    }
+    let p = Project::new();
+    let root = p.path().join("py-root");
+    p.write(".gitignore", "py-root/\nstate/\n");
+    p.write("data.txt", "uploaded with CopyIn\n");
+    p.write(
+        "gantry.toml",
+        &format!(
+            "[labels]\npy = \"py\"\n\n[plugins.py]\ncommand = {:?}\nargs = [\"--root\", {:?}]\n",
+            repo_root()
+                .join("plugins/python/gantry_plugin.py")
+                .display()
+                .to_string(),
+            root.display().to_string()
+        ),
+    );
+    p.write(
+        "wf.yml",
+        "jobs:\n  a:\n    runs-on: py\n    steps:\n      - run: cat data.txt && echo \"runner $RUNNER_OS\"\n",
+    );
+    let out = p.run(&["plugin", "pin", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (out, events) = p.run_json("wf.yml", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let log = output(&events, "a");
+    assert!(
+        log.contains("uploaded with CopyIn") && log.contains("runner Linux"),
+        "{log}"
+    );
+    assert!(leftovers(&root).is_empty(), "left: {:?}", leftovers(&root));
+}
