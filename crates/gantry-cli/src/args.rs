@@ -38,6 +38,34 @@ pub enum Command {
     /// Work with backend plugins: run the conformance suite, pin binaries.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Bundle a run's artifacts into a release pack, or check one.
+    #[command(subcommand)]
+    Pack(PackCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackCommand {
+    /// Bundle the artifacts of RUN with a manifest (per-file sha256 and size, run
+    /// metadata, source commit) into one file, its digest written to FILE.sha256.
+    Create(PackCreateArgs),
+    /// Check every digest in a pack: the pack's own, each artifact's, each file's.
+    Verify(PackVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PackCreateArgs {
+    /// The run (an id or a unique prefix, see `gantry runs`).
+    #[arg(long)]
+    pub run: String,
+    /// Where to write the pack (default: gantry-<run>.pack).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PackVerifyArgs {
+    /// The pack file.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

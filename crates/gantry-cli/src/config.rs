@@ -43,6 +43,41 @@ pub struct HostSection {
     pub containers: Option<String>,
 }
 
+/// Where artifacts are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSection {
+    /// `local` (default) or `s3`.
+    pub store: Option<String>,
+    /// The local store's directory (default: `<state>/artifacts`).
+    pub root: Option<PathBuf>,
+    /// The S3-compatible service, for `store = "s3"`.
+    pub s3: Option<S3Section>,
+}
+
+/// An S3-compatible service; credentials come from `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` (or the variables named here), never from this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct S3Section {
+    /// `http://127.0.0.1:9000`; unset for AWS.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Key prefix inside the bucket.
+    #[serde(default)]
+    pub prefix: String,
+    /// Variable holding the access key id (default `AWS_ACCESS_KEY_ID`).
+    pub access_key_id_env: Option<String>,
+    /// Variable holding the secret key (default `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key_env: Option<String>,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
 /// TLS material for a plugin reached over tcp.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +125,9 @@ pub struct Config {
     pub labels: IndexMap<String, LabelValue>,
     #[serde(default)]
     pub host: HostSection,
+    /// Where artifacts are kept.
+    #[serde(default)]
+    pub artifacts: ArtifactSection,
     /// Backend plugins by name; labels map to them by that name (`NAME://TARGET`).
     #[serde(default)]
     pub plugins: IndexMap<String, PluginSection>,

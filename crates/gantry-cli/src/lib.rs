@@ -71,6 +71,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Logs(a) => commands::logs::logs(a, &state),
             Command::Probe(a) => commands::probe::probe(a, &state).await,
             Command::Plugin(a) => commands::plugin::plugin(a, &config, &state).await,
+            Command::Pack(a) => commands::pack::pack(a, &config, &state).await,
             Command::Gc(a) => {
                 let registry = wiring::registry(&config, &state, &[]).await?;
                 commands::gc::gc(a, &registry, &state).await

@@ -159,6 +159,70 @@ pub async fn registry(
     Ok(registry)
 }
 
+/// The artifact store the config names: local (default) or S3.
+pub fn artifact_store(
+    config: &Config,
+    state: &StateDir,
+    ledger: &gantry_state::Ledger,
+) -> Result<Arc<dyn gantry_artifact::ArtifactStore>, CliError> {
+    let section = &config.artifacts;
+    match section.store.as_deref().unwrap_or("local") {
+        "local" => Ok(Arc::new(gantry_artifact::LocalStore::new(
+            section
+                .root
+                .clone()
+                .unwrap_or_else(|| state.root.join("artifacts")),
+            ledger.clone(),
+        ))),
+        "s3" => {
+            let Some(s3) = &section.s3 else {
+                return Err(CliError::Usage(
+                    "[artifacts] store = \"s3\" needs an [artifacts.s3] table (bucket, endpoint)"
+                        .into(),
+                ));
+            };
+            let var = |name: &Option<String>, default: &str| {
+                let key = name.clone().unwrap_or_else(|| default.to_string());
+                std::env::var(&key).map_err(|_| {
+                    CliError::Usage(format!(
+                        "[artifacts.s3]: the environment variable {key} (S3 credentials) is not set"
+                    ))
+                })
+            };
+            let cfg = gantry_artifact::S3Config {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key_id: var(&s3.access_key_id_env, "AWS_ACCESS_KEY_ID")?,
+                secret_access_key: var(&s3.secret_access_key_env, "AWS_SECRET_ACCESS_KEY")?,
+                prefix: s3.prefix.clone(),
+            };
+            Ok(Arc::new(
+                gantry_artifact::S3Store::new(&cfg).map_err(|e| CliError::Usage(e.to_string()))?,
+            ))
+        }
+        other => Err(CliError::Usage(format!(
+            "[artifacts] store = \"{other}\": expected \"local\" or \"s3\""
+        ))),
+    }
+}
+
+/// The built-in steps of a run: checkout, and the artifact steps on the configured store.
+pub fn builtins(config: &Config, state: &StateDir) -> Result<gantry_engine::Builtins, CliError> {
+    let ledger = gantry_state::Ledger::open(state)?;
+    let store = artifact_store(config, state, &ledger)?;
+    let mut b = gantry_engine::Builtins::standard();
+    b.add(Arc::new(gantry_artifact::UploadArtifact {
+        store: store.clone(),
+        ledger: ledger.clone(),
+    }));
+    b.add(Arc::new(gantry_artifact::DownloadArtifact {
+        store,
+        ledger,
+    }));
+    Ok(b)
+}
+
 /// How to reach plugin `name` as configured: launched from its pinned `command`, or at
 /// its `address`.
 pub fn plugin_config(

@@ -28,11 +28,14 @@ pub struct Pin {
     pub sha256: String,
 }
 
-/// The whole lock file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The whole lock file. Tables other than `[plugins]` (remote adapters pin theirs in the
+/// same file) are kept as they are when the file is rewritten.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockFile {
     #[serde(default)]
     pub plugins: BTreeMap<String, Pin>,
+    #[serde(flatten)]
+    pub other: toml::Table,
 }
 
 impl LockFile {

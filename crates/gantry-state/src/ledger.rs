@@ -68,8 +68,8 @@ ALTER TABLE steps ADD COLUMN log_len INTEGER;
 /// The ledger. Clones share one connection.
 #[derive(Clone)]
 pub struct Ledger {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    pub(crate) conn: Arc<Mutex<Connection>>,
+    pub(crate) path: PathBuf,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -78,7 +78,7 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
@@ -118,20 +118,22 @@ impl Ledger {
             conn: Arc::new(Mutex::new(conn)),
             path,
         };
-        ledger.migrate()?;
+        ledger.migrate(COMPONENT, MIGRATIONS)?;
+        ledger.migrate(crate::artifacts::COMPONENT, crate::artifacts::MIGRATIONS)?;
         Ok(ledger)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves a usable connection: SQLite rolls back.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn db(&self, e: rusqlite::Error) -> StateError {
+    pub(crate) fn db(&self, e: rusqlite::Error) -> StateError {
         StateError::db(&self.path, e)
     }
 
-    fn migrate(&self) -> Result<(), StateError> {
+    /// Applies `component`'s migrations that have not run yet, in one transaction.
+    fn migrate(&self, component: &str, migrations: &[&str]) -> Result<(), StateError> {
         let mut conn = self.lock();
         let tx = conn
             .transaction()
@@ -143,25 +145,25 @@ impl Ledger {
         let version: i64 = tx
             .query_row(
                 "SELECT version FROM migrations WHERE component = ?1",
-                [COMPONENT],
+                [component],
                 |r| r.get(0),
             )
             .optional()
             .map_err(|e| StateError::db(&self.path, e))?
             .unwrap_or(0);
-        if version > MIGRATIONS.len() as i64 {
+        if version > migrations.len() as i64 {
             return Err(StateError::Corrupt {
                 path: self.path.display().to_string(),
                 what: format!("schema version {version} is newer than this gantry understands; upgrade gantry"),
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)
                 .map_err(|e| StateError::db(&self.path, e))?;
             tx.execute(
                 "INSERT INTO migrations (component, version) VALUES (?1, ?2)
                  ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                params![COMPONENT, (i + 1) as i64],
+                params![component, (i + 1) as i64],
             )
             .map_err(|e| StateError::db(&self.path, e))?;
         }

@@ -10,16 +10,19 @@
 //!   other components use to add their own tables;
 //! - `logs/<run>/<job-slug>.log`: each job's masked output, streamed as written; every
 //!   step's byte range in it is recorded in the ledger;
-//! - `work/`: the host backend's job workspaces (owned by that backend).
+//! - `work/`: the host backend's job workspaces (owned by that backend);
+//! - `artifacts/`: the local artifact store's blobs (`artifacts` and `objects` tables).
 //!
 //! Synchronous by design: the CLI calls it from its event loop; every call is short.
 
+mod artifacts;
 mod dir;
 mod error;
 mod ledger;
 mod logs;
 mod records;
 
+pub use artifacts::{ArtifactFile, ArtifactRecord, ObjectRecord};
 pub use dir::StateDir;
 pub use error::StateError;
 pub use ledger::Ledger;

@@ -2,6 +2,7 @@
 
 pub mod gc;
 pub mod logs;
+pub mod pack;
 pub mod plugin;
 pub mod probe;
 pub mod run;

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_backend::{BackendRegistry, WorkspaceSource};
-use gantry_engine::{
-    Builtins, CancelLevel, CancelReason, CancelSignal, Conclusion, Engine, RunConfig,
-};
+use gantry_engine::{CancelLevel, CancelReason, CancelSignal, Conclusion, Engine, RunConfig};
 use gantry_secret::SecretSet;
 use gantry_state::{Ledger, LogStore, NewRun, RunStatus, StateDir};
 use indexmap::IndexMap;
@@ -42,7 +40,7 @@ pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Ou
     let secrets = load_secrets(args)?;
     let vars = parse_vars(&args.vars)?;
     let registry = Arc::new(wiring::registry(config, state, &args.platforms).await?);
-    let engine = Engine::new(registry.clone(), Builtins::standard());
+    let engine = Engine::new(registry.clone(), crate::wiring::builtins(config, state)?);
 
     // Validate every file before running any.
     let color_err = Style::detect(std::io::stderr().is_terminal()).color;

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use gantry_engine::{Builtins, Engine};
+use gantry_engine::Engine;
 use gantry_workflow::SourceFile;
 
 use crate::args::ValidateArgs;
@@ -19,7 +19,7 @@ pub async fn validate(
     state: &gantry_state::StateDir,
 ) -> Result<Outcome, CliError> {
     let registry = Arc::new(wiring::registry(config, state, &args.platforms).await?);
-    let engine = Engine::new(registry, Builtins::standard());
+    let engine = Engine::new(registry, crate::wiring::builtins(config, state)?);
     let color = Style::detect(std::io::stderr().is_terminal()).color;
     let mut problems = 0;
     for path in workflow_files(args.path.as_deref())? {

@@ -1,6 +1,7 @@
 //! Drives the real `gantry` binary on real workflows in temp dirs (host backend, and
 //! Docker and Podman for the container layers).
 
+mod artifacts;
 mod cancel;
 mod containers;
 mod harness;

@@ -1,0 +1,60 @@
+//! `gantry pack create` and `gantry pack verify`: release packs of a run's artifacts.
+
+use std::path::PathBuf;
+
+use gantry_artifact::pack;
+use gantry_state::{Ledger, StateDir};
+
+use crate::args::PackCommand;
+use crate::config::Config;
+use crate::exit::{CliError, Outcome};
+
+pub async fn pack(
+    cmd: &PackCommand,
+    config: &Config,
+    state: &StateDir,
+) -> Result<Outcome, CliError> {
+    match cmd {
+        PackCommand::Create(a) => {
+            let ledger = Ledger::open(state)?;
+            let store = crate::wiring::artifact_store(config, state, &ledger)?;
+            let out = a
+                .output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("gantry-{}.pack", a.run)));
+            let summary = pack::create(&ledger, store, &a.run, &out)
+                .await
+                .map_err(CliError::Other)?;
+            println!(
+                "{}: {} artifact(s), {} file(s), {} bytes, sha256 {} (also in {})",
+                summary.path.display(),
+                summary.artifacts,
+                summary.files,
+                summary.size,
+                summary.sha256,
+                pack::sidecar(&summary.path).display()
+            );
+            Ok(Outcome::Success)
+        }
+        PackCommand::Verify(a) => match pack::verify(&a.file) {
+            Ok(m) => {
+                let files: usize = m.artifacts.iter().map(|a| a.files.len()).sum();
+                println!(
+                    "{}: ok, run {} ({}), {} artifact(s), {} file(s), every digest matches",
+                    a.file.display(),
+                    m.run.id,
+                    m.run.workflow,
+                    m.artifacts.len(),
+                    files
+                );
+                Ok(Outcome::Success)
+            }
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("error: {}: {p}", a.file.display());
+                }
+                Ok(Outcome::Failed)
+            }
+        },
+    }
+}
