@@ -38,6 +38,13 @@ pub enum Command {
     /// Work with backend plugins: run the conformance suite, pin binaries.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Push a pack to a remote through its adapter (docs/remote-protocol.md).
+    Push(PushArgs),
+    /// Pull a pack from a remote, verified against the digest the remote announces.
+    Pull(PullArgs),
+    /// Work with remotes: list, capabilities, lock, login, whoami, test.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
     /// Bundle a run's artifacts into a release pack, or check one.
     #[command(subcommand)]
     Pack(PackCommand),
@@ -199,4 +206,85 @@ pub struct GcArgs {
     /// Print what would be removed without removing it.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Options of every command that runs a remote adapter.
+#[derive(Debug, Args)]
+pub struct AdapterFlags {
+    /// Refuse remote adapters that are not pinned in gantry.lock (use in CI).
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The pack file to push.
+    pub pack: PathBuf,
+    /// The remote's name in gantry.toml's [remotes] table.
+    #[arg(long)]
+    pub remote: String,
+    /// Deployment environment on the remote (the request's `target.environment`).
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Release name (default: the adapter's choice, usually the pack's file stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Release version (default: the adapter's choice).
+    #[arg(long = "release-version", value_name = "VERSION")]
+    pub release_version: Option<String>,
+    #[command(flatten)]
+    pub flags: AdapterFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: `NAME@VERSION`, `NAME` (its latest release) or `sha256:HEX`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The remote's name in gantry.toml's [remotes] table.
+    #[arg(long)]
+    pub remote: String,
+    /// Where to write the pack (default: REF with `@` and `:` as `-`, plus `.pack`).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Deployment environment on the remote.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    #[command(flatten)]
+    pub flags: AdapterFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// List the configured remotes, their adapters and pin status.
+    List,
+    /// Print a remote adapter's capabilities (JSON).
+    Capabilities(RemoteNameArgs),
+    /// Record the sha256 of a remote's adapter binary in gantry.lock.
+    Lock(RemoteNameArgs),
+    /// Authenticate with a remote (the adapter keeps the credentials).
+    Login(RemoteNameArgs),
+    /// Show who the adapter is authenticated as.
+    Whoami(RemoteNameArgs),
+    /// Run the adapter conformance suite against a remote (use a remote meant for testing).
+    Test(RemoteTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteNameArgs {
+    /// The remote's name in gantry.toml's [remotes] table.
+    pub name: String,
+    #[command(flatten)]
+    pub flags: AdapterFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteTestArgs {
+    /// The remote's name in gantry.toml's [remotes] table.
+    pub name: String,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub flags: AdapterFlags,
 }

@@ -117,6 +117,28 @@ pub struct PluginSection {
     pub setup_timeout: Option<u64>,
 }
 
+/// A remote (docs/remote-protocol.md): its adapter by absolute `command`, or
+/// `gantry-remote-<adapter>` found on PATH when `path-lookup = true`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RemoteSection {
+    /// Absolute path of the adapter binary (pinned with `gantry remote lock`).
+    pub command: Option<PathBuf>,
+    /// Adapter name, for `gantry-remote-<adapter>` on PATH.
+    pub adapter: Option<String>,
+    /// Allow finding `adapter` on PATH (off by default: PATH is not trusted).
+    #[serde(default)]
+    pub path_lookup: bool,
+    /// Environment for the adapter (it otherwise gets only PATH, HOME, LANG, TMPDIR and
+    /// gantry's `GANTRY_REMOTE_<ADAPTER>_*` variables).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Seconds one adapter command may take (default 300).
+    pub timeout: Option<u64>,
+    /// Workspace on the remote (the requests' `target.workspace`).
+    pub workspace: Option<String>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +153,9 @@ pub struct Config {
     /// Backend plugins by name; labels map to them by that name (`NAME://TARGET`).
     #[serde(default)]
     pub plugins: IndexMap<String, PluginSection>,
+    /// Remotes for `gantry push`/`pull`, each driven by an adapter (docs/remote-protocol.md).
+    #[serde(default)]
+    pub remotes: IndexMap<String, RemoteSection>,
     /// Where the file came from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -5,6 +5,7 @@ pub mod logs;
 pub mod pack;
 pub mod plugin;
 pub mod probe;
+pub mod remote;
 pub mod run;
 pub mod runs;
 pub mod schema;

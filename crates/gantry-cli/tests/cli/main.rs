@@ -8,6 +8,7 @@ mod harness;
 mod outputs;
 mod plugins;
 mod probe;
+mod remote;
 mod secrets;
 mod surface;
 mod validate;
