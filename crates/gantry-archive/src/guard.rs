@@ -11,9 +11,49 @@ use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
 /// Writes into a channel of chunks; the stream ends with an error if the archive is bad.
-pub(crate) struct ChunkWriter {
+/// A blocking producer (a tar builder) writes; the reader side is an async byte stream.
+pub struct ChunkWriter {
     pub(crate) tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     pub(crate) buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    /// A writer and the stream of what is written to it. Dropping the writer ends the
+    /// stream cleanly; [`ChunkWriter::fail`] ends it with an error instead, so a reader
+    /// never takes a truncated archive for a whole one.
+    pub fn channel() -> (ChunkWriter, BoxedReader) {
+        let (tx, rx) = mpsc::channel(4);
+        let reader =
+            tokio_util::io::StreamReader::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        (
+            ChunkWriter {
+                tx,
+                buf: Vec::new(),
+            },
+            Box::new(reader),
+        )
+    }
+
+    /// A handle that ends the stream with an error, to keep before the writer moves into
+    /// a tar builder: call [`Failer::fail`] before the builder is dropped (dropping it
+    /// writes the end-of-archive blocks, which then stay unsent in the writer's buffer).
+    pub fn failer(&self) -> Failer {
+        Failer {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Ends a [`ChunkWriter`]'s stream with an error.
+pub struct Failer {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl Failer {
+    /// Sends `error` as the stream's next item (from a blocking thread).
+    pub fn fail(self, error: std::io::Error) {
+        let _ = self.tx.blocking_send(Err(error));
+    }
 }
 
 impl Write for ChunkWriter {

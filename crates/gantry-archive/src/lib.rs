@@ -6,5 +6,5 @@
 mod guard;
 mod workspace;
 
-pub use guard::guarded;
+pub use guard::{guarded, ChunkWriter, Failer};
 pub use workspace::{tar_tree, tar_workspace};

@@ -120,7 +120,7 @@ pub struct DownloadArtifact {
 
 /// Files kept from one copied-out tree, written into the artifact tar.
 struct Collected {
-    builder: tar::Builder<std::io::BufWriter<std::fs::File>>,
+    builder: tar::Builder<gantry_archive::ChunkWriter>,
     files: Vec<ArtifactFile>,
     root: String,
 }
@@ -299,10 +299,12 @@ impl BuiltinStep for UploadArtifact {
                 }
             }
         }
-        let tmp = tempfile::NamedTempFile::new().map_err(|e| format!("a temp file: {e}"))?;
-        let file = tmp.reopen().map_err(|e| format!("a temp file: {e}"))?;
+        // The artifact tar streams straight into the store while it is built; a failure
+        // on either side fails the put, which stores nothing.
+        let (writer, reader) = gantry_archive::ChunkWriter::channel();
+        let failer = writer.failer();
         let mut state = Collected {
-            builder: tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file)),
+            builder: tar::Builder::new(writer),
             files: Vec::new(),
             root: String::new(),
         };
@@ -336,29 +338,46 @@ impl BuiltinStep for UploadArtifact {
                 parent.clone().unwrap_or_default()
             };
             roots.push(root);
-            buffered.push((p, parent, first));
+            buffered.push((parent, first));
         }
         state.root = common_root(&roots);
-        for (_p, parent, (header, bridge)) in buffered {
-            let (include, exclude) = (include.clone(), exclude.clone());
-            state = tokio::task::spawn_blocking(move || {
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut state = state;
+            for (parent, (header, bridge)) in buffered {
                 let reader = std::io::Read::chain(std::io::Cursor::new(header), bridge);
-                collect(state, reader, parent.as_deref(), &include, &exclude)
-            })
-            .await
-            .map_err(|e| e.to_string())??;
-        }
-        let files = std::mem::take(&mut state.files);
-        tokio::task::spawn_blocking(move || {
-            state
+                state = match collect(state, reader, parent.as_deref(), &include, &exclude) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        failer.fail(std::io::Error::other(e.clone()));
+                        return Err(e);
+                    }
+                };
+            }
+            let files = std::mem::take(&mut state.files);
+            match state
                 .builder
                 .into_inner()
                 .and_then(|mut w| std::io::Write::flush(&mut w))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("writing the artifact: {e}"))?;
+            {
+                Ok(()) => Ok(files),
+                Err(e) => Err(format!("writing the artifact: {e}")),
+            }
+        });
+        let key = artifact_key(&call.run_id, &name)?;
+        let stored = self.store.put(&key, reader).await;
+        let produced = producer.await.map_err(|e| e.to_string())?;
+        // A producer failure reaches the store as a stream error, so the store's error
+        // names the cause; the producer's own error is only "abandoned" then.
+        let info = stored.map_err(|e| {
+            format!(
+                "storing artifact `{name}` in {}: {e}",
+                self.store.describe()
+            )
+        })?;
+        let files = produced?;
         if files.is_empty() {
+            // Nothing matched: the empty archive is not an artifact.
+            let _ = self.store.delete(&key).await;
             let msg = format!("no files found for artifact `{name}` with path:\n{path}");
             return match missing.as_str() {
                 "error" => Err(msg),
@@ -369,16 +388,6 @@ impl BuiltinStep for UploadArtifact {
                 _ => Ok(BuiltinOutcome::default()),
             };
         }
-        let key = artifact_key(&call.run_id, &name)?;
-        let reader = tokio::fs::File::open(tmp.path())
-            .await
-            .map_err(|e| format!("reading the artifact back: {e}"))?;
-        let info = self.store.put(&key, Box::new(reader)).await.map_err(|e| {
-            format!(
-                "storing artifact `{name}` in {}: {e}",
-                self.store.describe()
-            )
-        })?;
         let count = files.len();
         self.ledger
             .record_artifact(&ArtifactRecord {

@@ -67,10 +67,9 @@ pub fn pack(path: PathBuf) -> Result<BoxedReader, BackendError> {
     let name = path.file_name().map(PathBuf::from).ok_or_else(|| {
         BackendError::InvalidRequest(format!("`{}` has no file name to archive", path.display()))
     })?;
-    let (reader, writer) = tokio::io::duplex(256 * 1024);
-    let handle = tokio::runtime::Handle::current();
+    let (writer, reader) = gantry_archive::ChunkWriter::channel();
+    let failer = writer.failer();
     tokio::task::spawn_blocking(move || {
-        let writer = SyncIoBridge::new_with_handle(writer, handle);
         let mut builder = tar::Builder::new(writer);
         builder.follow_symlinks(false);
         let result = if meta.is_dir() {
@@ -78,12 +77,18 @@ pub fn pack(path: PathBuf) -> Result<BoxedReader, BackendError> {
         } else {
             builder.append_path_with_name(&path, &name)
         };
-        let result = result.and_then(|_| builder.into_inner().map(|_| ()));
+        let result = result
+            .and_then(|()| builder.into_inner())
+            .and_then(|mut w| std::io::Write::flush(&mut w));
         if let Err(e) = result {
-            tracing::warn!("archiving {}: {e}", path.display());
+            // A file that cannot be read fails the stream: a copy is whole or an error.
+            failer.fail(std::io::Error::other(format!(
+                "archiving {}: {e}",
+                path.display()
+            )));
         }
     });
-    Ok(Box::new(reader))
+    Ok(reader)
 }
 
 #[cfg(test)]
