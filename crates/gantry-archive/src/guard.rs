@@ -19,7 +19,7 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     /// A writer and the stream of what is written to it. Dropping the writer ends the
-    /// stream cleanly; [`ChunkWriter::fail`] ends it with an error instead, so a reader
+    /// stream cleanly; [`Failer::fail`] ends it with an error instead, so a reader
     /// never takes a truncated archive for a whole one.
     pub fn channel() -> (ChunkWriter, BoxedReader) {
         let (tx, rx) = mpsc::channel(4);
