@@ -77,7 +77,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Pack(a) => commands::pack::pack(a, &config, &state).await,
             Command::Gc(a) => {
                 let registry = wiring::registry(&config, &state, &[]).await?;
-                commands::gc::gc(a, &registry, &state).await
+                commands::gc::gc(a, &registry, &config, &state).await
             }
         }
     })

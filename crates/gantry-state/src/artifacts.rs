@@ -166,6 +166,25 @@ impl Ledger {
         row.map(|r| self.decode(r)).transpose()
     }
 
+    /// Artifacts whose `expires_at` is before `now` (RFC 3339, UTC), oldest first.
+    pub fn expired_artifacts(&self, now: &str) -> Result<Vec<ArtifactRecord>, StateError> {
+        let rows: Vec<(ArtifactRecord, String)> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE expires_at IS NOT NULL AND expires_at < ?1 ORDER BY expires_at"
+                ))
+                .map_err(|e| self.db(e))?;
+            let rows = stmt
+                .query_map([now], artifact_row)
+                .map_err(|e| self.db(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.db(e))?;
+            rows
+        };
+        rows.into_iter().map(|r| self.decode(r)).collect()
+    }
+
     /// Forgets artifact `name` of `run_id` (its object is the store's to delete).
     pub fn delete_artifact(&self, run_id: &str, name: &str) -> Result<(), StateError> {
         self.lock()
@@ -257,5 +276,58 @@ impl Ledger {
             )
             .map_err(|e| self.db(e))?;
         Ok(Some(others > 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::StateDir;
+
+    fn record(name: &str, expires_at: Option<&str>) -> ArtifactRecord {
+        ArtifactRecord {
+            run_id: "01RUN".into(),
+            name: name.into(),
+            job_key: "build".into(),
+            object_key: format!("runs/01RUN/artifacts/{name}.tar"),
+            sha256: "00".repeat(32),
+            size: 10,
+            files: vec![ArtifactFile {
+                path: "a.txt".into(),
+                size: 10,
+                sha256: "11".repeat(32),
+            }],
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: expires_at.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn artifacts_round_trip_and_expire() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = Ledger::open(&StateDir::at(dir.path())).expect("ledger");
+        ledger
+            .record_artifact(&record("old", Some("2026-01-02T00:00:00Z")))
+            .expect("record");
+        ledger
+            .record_artifact(&record("new", Some("2099-01-01T00:00:00Z")))
+            .expect("record");
+        ledger
+            .record_artifact(&record("kept", None))
+            .expect("record");
+        assert_eq!(ledger.artifacts("01RUN").expect("list").len(), 3);
+        assert_eq!(
+            ledger.artifact("01RUN", "old").expect("get"),
+            Some(record("old", Some("2026-01-02T00:00:00Z")))
+        );
+        let expired = ledger
+            .expired_artifacts("2026-11-23T00:00:00Z")
+            .expect("expired");
+        assert_eq!(
+            expired.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            vec!["old"]
+        );
+        ledger.delete_artifact("01RUN", "old").expect("delete");
+        assert!(ledger.artifact("01RUN", "old").expect("get").is_none());
     }
 }

@@ -4,11 +4,13 @@ use gantry_backend::BackendRegistry;
 use gantry_state::{Ledger, StateDir};
 
 use crate::args::GcArgs;
+use crate::config::Config;
 use crate::exit::{CliError, Outcome};
 
 pub async fn gc(
     args: &GcArgs,
     registry: &BackendRegistry,
+    config: &Config,
     state: &StateDir,
 ) -> Result<Outcome, CliError> {
     let ledger = Ledger::open(state)?;
@@ -33,6 +35,37 @@ pub async fn gc(
         return Ok(Outcome::Success);
     }
     let mut failed = false;
+    // Artifacts past their retention-days.
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let expired = ledger.expired_artifacts(&now)?;
+    if !expired.is_empty() {
+        let store = crate::wiring::artifact_store(config, state, &ledger)?;
+        for a in expired {
+            let removed = match gantry_artifact::ObjectKey::new(&a.object_key) {
+                Ok(key) => store.delete(&key).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match removed.and_then(|()| {
+                ledger
+                    .delete_artifact(&a.run_id, &a.name)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(()) => println!(
+                    "artifacts: removed `{}` of run {} (expired {})",
+                    a.name,
+                    a.run_id,
+                    a.expires_at.unwrap_or_default()
+                ),
+                Err(e) => {
+                    eprintln!(
+                        "artifacts: could not remove `{}` of run {}: {e}",
+                        a.name, a.run_id
+                    );
+                    failed = true;
+                }
+            }
+        }
+    }
     for backend in registry.backends() {
         match backend.reap(&live).await {
             Ok(report) => {
