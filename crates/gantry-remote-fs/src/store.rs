@@ -9,7 +9,7 @@ use gantry_remote::protocol::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Handled;
+use gantry_remote::serve::Handled;
 
 type Failure = (ErrorCode, String);
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::bucket::{Bucket, BucketError};
 use crate::clock::{now_rfc3339, rfc3339_after};
 use crate::config::S3Config;
-use crate::Handled;
+use gantry_remote::serve::Handled;
 
 type Failure = (ErrorCode, String);
 

@@ -11,6 +11,7 @@
 //! - [`flow`]: `push` and `pull` end to end.
 //! - [`conformance`]: the suite every adapter must pass (`gantry remote test`).
 //! - [`lock`]: the `[adapters.NAME]` tables of gantry.lock.
+//! - [`serve`]: the adapter side's envelope, for adapters written in Rust.
 
 pub mod adapter;
 pub mod conformance;
@@ -20,6 +21,7 @@ pub mod lock;
 mod process;
 pub mod protocol;
 pub mod seal;
+pub mod serve;
 pub mod transfer;
 
 pub use adapter::{Adapter, AdapterConfig, AdapterSource, RetryPolicy};
