@@ -209,6 +209,11 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
     }
 }
 
+/// `t` as RFC 3339 UTC to the second (`2026-11-23T12:00:00Z`).
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 fn retention(with: &indexmap::IndexMap<String, String>) -> Result<Option<String>, String> {
     let Some(days) = with.get("retention-days").filter(|d| !d.trim().is_empty()) else {
         return Ok(None);
@@ -221,32 +226,7 @@ fn retention(with: &indexmap::IndexMap<String, String>) -> Result<Option<String>
         return Err(format!("retention-days {days} must be between 1 and 3650"));
     }
     let at = std::time::SystemTime::now() + std::time::Duration::from_secs(days * 86_400);
-    Ok(Some(humantime_rfc3339(at)))
-}
-
-fn humantime_rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // Days to civil date (Howard Hinnant's algorithm), UTC.
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    Ok(Some(rfc3339(at)))
 }
 
 #[async_trait]
@@ -398,7 +378,7 @@ impl BuiltinStep for UploadArtifact {
                 sha256: info.sha256.clone(),
                 size: info.size,
                 files,
-                created_at: humantime_rfc3339(std::time::SystemTime::now()),
+                created_at: rfc3339(std::time::SystemTime::now()),
                 expires_at,
             })
             .map_err(|e| e.to_string())?;
@@ -512,9 +492,6 @@ mod tests {
         assert!(parse_patterns("/etc/passwd").is_err());
         assert_eq!(common_root(&["dist/a".into(), "dist/b".into()]), "dist");
         assert_eq!(common_root(&["dist".into(), "".into()]), "");
-        assert_eq!(
-            humantime_rfc3339(std::time::UNIX_EPOCH),
-            "1970-01-01T00:00:00Z"
-        );
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }

@@ -3,9 +3,7 @@
 //! packs created, verified and caught when tampered, and names or paths that try to
 //! escape.
 
-use std::process::{Command, Stdio};
-
-use crate::harness::{job, output, step, text, Project};
+use crate::harness::{docker_available, job, output, step, text, Project};
 
 const ROUND_TRIP: &str = r#"
 jobs:
@@ -160,19 +158,6 @@ jobs:
     assert_eq!(job(&events, "bad")["conclusion"], "failure");
     // Nothing escaped into the state dir's parents.
     assert!(!p.path().join("evil").exists() && !p.path().join("../evil").exists());
-}
-
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("docker is not answering and CI=true: run scripts/setup-engines.sh");
-    }
-    ok
 }
 
 #[test]

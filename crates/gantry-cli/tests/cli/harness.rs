@@ -114,3 +114,17 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Whether Docker answers; under `CI=true` its absence fails the test instead.
+pub fn docker_available() -> bool {
+    let ok = std::process::Command::new("docker")
+        .arg("version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("docker is not answering and CI=true: run scripts/setup-engines.sh");
+    }
+    ok
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{alive, job, output, step, text, Project};
+use crate::harness::{alive, docker_available, job, output, step, text, Project};
 
 /// The reference plugin binary next to `gantry` (built on demand when a test runs alone).
 fn reference_plugin() -> PathBuf {
@@ -455,19 +455,6 @@ jobs:
         processes_with(&root.display().to_string()).is_empty(),
         "the plugin outlived gantry"
     );
-}
-
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("docker is not answering and CI=true: run scripts/setup-engines.sh");
-    }
-    ok
 }
 
 #[test]
