@@ -8,6 +8,9 @@ remote. gantry runs it once per command:
     gantry_remote_py.py push.prepare < req.json -> prints one JSON response
 
 Root directory: $GANTRY_REMOTE_PY_ROOT (set it in gantry.toml: [remotes.NAME].env).
+With GANTRY_REMOTE_PY_LOGIN=required, push and pull need a session first: `gantry remote
+login NAME` (auth.login) opens one for an hour under ROOT/sessions, `whoami` shows it, and
+without one the adapter answers auth_required with the command that fixes it.
 Logs go to stderr; stdout carries exactly one JSON object. See docs/remote-protocol.md.
 """
 
@@ -25,9 +28,9 @@ SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 class AdapterError(Exception):
     """An error object for the response: code from the protocol's list."""
 
-    def __init__(self, code, message, retryable=False):
+    def __init__(self, code, message, retryable=False, action=None):
         super().__init__(message)
-        self.code, self.message, self.retryable = code, message, retryable
+        self.code, self.message, self.retryable, self.action = code, message, retryable, action
 
 
 def log(msg):
@@ -51,7 +54,7 @@ def root():
     r = os.environ.get("GANTRY_REMOTE_PY_ROOT", "")
     if not os.path.isabs(r):
         raise AdapterError("invalid_request", "GANTRY_REMOTE_PY_ROOT must be set to an absolute path")
-    for d in ("staging", "releases", "runs"):
+    for d in ("staging", "releases", "runs", "sessions"):
         os.makedirs(os.path.join(r, d), exist_ok=True)
     return r
 
@@ -81,8 +84,51 @@ def read_release(r, name, version):
         return None
 
 
+SESSION_SECONDS = 3600
+
+
+def session_path(req):
+    return os.path.join(root(), "sessions", safe("remote", req.get("remote")) + ".json")
+
+
+def session(req):
+    """The open session of this remote, or None when there is none or it expired."""
+    try:
+        with open(session_path(req)) as f:
+            s = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    return s if s.get("expires_at_unix", 0) > time.time() else None
+
+
+def require_login(req):
+    if os.environ.get("GANTRY_REMOTE_PY_LOGIN") == "required" and session(req) is None:
+        remote = req.get("remote", "NAME")
+        raise AdapterError("auth_required", f"no open session for remote {remote!r}",
+                           action={"type": "run_command", "command": f"gantry remote login {remote}"})
+
+
+def identity(s):
+    if s is None:
+        return {"authenticated": False}
+    return {"authenticated": True, "subject": s["subject"], "issuer": "gantry_remote_py",
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s["expires_at_unix"]))}
+
+
+def login(req):
+    path = session_path(req)
+    user = os.environ.get("USER") or str(os.getuid())
+    s = {"subject": f"{user}@{os.uname().nodename}", "expires_at_unix": int(time.time()) + SESSION_SECONDS}
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(s, f)
+    os.rename(tmp, path)
+    return {"identity": identity(s)}
+
+
 def push_prepare(req):
     r = root()
+    require_login(req)
     pack = field(req, "pack", dict)
     digest = field(pack, "digest", str, "pack.digest")
     size = field(pack, "size_bytes", int, "pack.size_bytes")
@@ -139,6 +185,7 @@ def push_finalize(req):
 
 def pull_prepare(req):
     r = root()
+    require_login(req)
     ref = field(req, "ref", dict)
     release = None
     if ref.get("digest"):
@@ -190,7 +237,9 @@ def runs_sync(req):
 
 
 def whoami(req):
-    return {"identity": {"authenticated": True, "subject": "local:" + root(), "issuer": "gantry_remote_py"}}
+    if os.environ.get("GANTRY_REMOTE_PY_LOGIN") != "required":
+        return {"identity": {"authenticated": True, "subject": "local:" + root(), "issuer": "gantry_remote_py"}}
+    return {"identity": identity(session(req))}
 
 
 COMMANDS = {
@@ -199,6 +248,7 @@ COMMANDS = {
     "pull.prepare": pull_prepare,
     "pull.finalize": pull_finalize,
     "runs.sync": runs_sync,
+    "auth.login": login,
     "auth.whoami": whoami,
 }
 
@@ -206,8 +256,8 @@ CAPABILITIES = {
     "name": "py",
     "protocol_version": PROTOCOL_VERSION,
     "features": {"prepare_finalize": True, "pull": True, "runs_sync": True,
-                 "auth_login": False, "whoami": True},
-    "auth": {"modes": ["none"]},
+                 "auth_login": True, "whoami": True},
+    "auth": {"modes": ["none", "session"]},
     "limits": {"max_pack_bytes": 1 << 32},
 }
 
@@ -217,9 +267,11 @@ def respond(obj):
     sys.stdout.flush()
 
 
-def error(request_id, code, message, retryable=False):
-    respond({"ok": False, "type": "error", "request_id": request_id,
-             "error": {"code": code, "message": message, "retryable": retryable}})
+def error(request_id, code, message, retryable=False, action=None):
+    body = {"code": code, "message": message, "retryable": retryable}
+    if action:
+        body["action"] = action
+    respond({"ok": False, "type": "error", "request_id": request_id, "error": body})
 
 
 def main(argv):
@@ -251,7 +303,7 @@ def main(argv):
     try:
         body = handler(req)
     except AdapterError as e:
-        error(request_id, e.code, e.message, e.retryable)
+        error(request_id, e.code, e.message, e.retryable, e.action)
         return 0
     except OSError as e:
         error(request_id, "server_error", str(e), retryable=True)

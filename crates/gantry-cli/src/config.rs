@@ -135,6 +135,10 @@ pub struct RemoteSection {
     pub env: IndexMap<String, String>,
     /// Seconds one adapter command may take (default 300).
     pub timeout: Option<u64>,
+    /// Adapter commands per second, sustained (default 10; 0 is read as 1).
+    pub rate_per_second: Option<u32>,
+    /// Adapter commands allowed at once before the rate applies (default 5).
+    pub rate_burst: Option<u32>,
     /// Workspace on the remote (the requests' `target.workspace`).
     pub workspace: Option<String>,
 }

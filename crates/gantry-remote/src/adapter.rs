@@ -211,6 +211,14 @@ impl std::fmt::Debug for Adapter {
     }
 }
 
+/// The adapter's rate limit: `rate_per_second` sustained, `rate_burst` at once. Zero is read
+/// as one, so a misconfigured limit slows an adapter down rather than stopping it.
+fn quota(config: &AdapterConfig) -> Quota {
+    let per_second = NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
 /// A request id unique within this machine and time.
@@ -267,9 +275,7 @@ impl Adapter {
                 None
             }
         };
-        let per_second = NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(config.rate_burst).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
+        let limiter = RateLimiter::direct(quota(&config));
         Ok(Adapter {
             env: config.environment(),
             config,
@@ -551,5 +557,51 @@ impl Adapter {
             command: command.to_string(),
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    /// Admits calls on a fake clock until one would wait; returns how many got through and
+    /// how long the next has to wait.
+    fn admitted(config: &AdapterConfig, clock: &FakeRelativeClock) -> (u32, Duration) {
+        let limiter = RateLimiter::direct_with_clock(quota(config), clock);
+        let mut n = 0;
+        loop {
+            match limiter.check() {
+                Ok(()) => n += 1,
+                Err(not_until) => {
+                    return (
+                        n,
+                        not_until.wait_time_from(governor::clock::Clock::now(clock)),
+                    )
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn default_limit_is_a_burst_of_five_then_ten_per_second() {
+        let config = AdapterConfig::new("r", AdapterSource::Command("/bin/true".into()));
+        let clock = FakeRelativeClock::default();
+        let (burst, wait) = admitted(&config, &clock);
+        assert_eq!(burst, 5);
+        assert_eq!(wait, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn configured_limit_and_zero_read_as_one() {
+        let mut config = AdapterConfig::new("r", AdapterSource::Command("/bin/true".into()));
+        config.rate_per_second = 2;
+        config.rate_burst = 1;
+        let clock = FakeRelativeClock::default();
+        assert_eq!(admitted(&config, &clock), (1, Duration::from_millis(500)));
+
+        config.rate_per_second = 0;
+        config.rate_burst = 0;
+        assert_eq!(admitted(&config, &clock), (1, Duration::from_secs(1)));
     }
 }

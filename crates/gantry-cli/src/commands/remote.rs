@@ -60,6 +60,12 @@ fn adapter_config(config: &Config, name: &str, frozen: bool) -> Result<AdapterCo
     if let Some(secs) = s.timeout {
         cfg.timeout = Duration::from_secs(secs.max(1));
     }
+    if let Some(rate) = s.rate_per_second {
+        cfg.rate_per_second = rate;
+    }
+    if let Some(burst) = s.rate_burst {
+        cfg.rate_burst = burst;
+    }
     Ok(cfg)
 }
 

@@ -249,3 +249,59 @@ fn path_lookup_needs_the_opt_in_and_relative_commands_are_refused() {
         text(&out)
     );
 }
+
+#[test]
+fn login_opens_the_session_a_remote_requires() {
+    let p = Project::new();
+    p.write(
+        "gantry.toml",
+        &format!(
+            "[remotes.py]\ncommand = {:?}\nrate-per-second = 50\nrate-burst = 2\n\
+             env = {{ GANTRY_REMOTE_PY_ROOT = {:?}, GANTRY_REMOTE_PY_LOGIN = \"required\" }}\n",
+            python_adapter()
+                .canonicalize()
+                .expect("adapter path")
+                .display()
+                .to_string(),
+            p.path().join("py-root").display().to_string()
+        ),
+    );
+    p.write("app.pack", "pack bytes\n");
+
+    let out = p.run(&["remote", "whoami", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("py: not authenticated"),
+        "{}",
+        text(&out)
+    );
+    // Without a session the adapter refuses, and gantry passes on what fixes it.
+    let out = p.run(&["push", "app.pack", "--remote", "py"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth_required"), "{}", text(&out));
+    assert!(stderr.contains("gantry remote login py"), "{}", text(&out));
+
+    let out = p.run(&["remote", "login", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("py: authenticated as "), "{stdout}");
+    assert!(
+        stdout.contains("(issuer gantry_remote_py), expires "),
+        "{stdout}"
+    );
+    let out = p.run(&["remote", "whoami", "py"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("py: authenticated as "),
+        "{}",
+        text(&out)
+    );
+    let out = p.run(&["push", "app.pack", "--remote", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = p.run(&["pull", "app", "--remote", "py", "--output", "back.pack"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(p.path().join("back.pack")).expect("pulled"),
+        b"pack bytes\n"
+    );
+}
