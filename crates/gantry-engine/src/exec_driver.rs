@@ -1,5 +1,5 @@
-//! Drives one exec: forwards its output through the secret masker into events, and
-//! escalates stop requests (step timeout, job or run cancellation) from SIGTERM to
+//! Drives one exec: forwards its output through workflow commands and the secret masker
+//! into events, and escalates stop requests (step timeout, job or run cancellation) from SIGTERM to
 //! SIGKILL after the grace period.
 
 use std::sync::Arc;
@@ -9,12 +9,14 @@ use bytes::Bytes;
 use gantry_backend::{
     BackendError, Container, ExecRequest, ExitStatus, OutputChunk, StopLevel, Stream,
 };
-use gantry_secret::Masker;
+use gantry_secret::{Masker, StreamMasker};
+use indexmap::IndexMap;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use crate::cancel::{CancelLevel, CancelReason, CancelSignal};
-use crate::event::{Event, EventSender};
+use crate::event::{Event, EventSender, Level};
+use crate::workflow_command::{CommandScanner, Piece, WorkflowCommand};
 
 /// Chunks in flight between a backend and the masker; bounded so floods back-pressure.
 const OUTPUT_BUFFER: usize = 64;
@@ -35,6 +37,8 @@ pub struct OutputRoute {
     pub masker: Arc<Masker>,
     pub job: String,
     pub step: usize,
+    /// Show `::debug::` lines (`ACTIONS_STEP_DEBUG` or `GANTRY_STEP_DEBUG` is `true`).
+    pub step_debug: bool,
 }
 
 impl OutputRoute {
@@ -54,12 +58,34 @@ impl OutputRoute {
             .await;
     }
 
+    /// Sends a message about this step (masked).
+    async fn message(&self, level: Level, text: &str) {
+        let _ = self
+            .events
+            .send(Event::Message {
+                job: self.job.clone(),
+                step: Some(self.step),
+                level,
+                message: self.masker.mask_str(text),
+            })
+            .await;
+    }
+
     /// Writes an engine-made line into the step's output (masked).
     pub async fn line(&self, text: &str) {
         let masked = self.masker.mask_str(text);
         self.emit(Stream::Stdout, format!("{masked}\n").into_bytes())
             .await;
     }
+}
+
+/// How an exec ended.
+pub struct Driven {
+    pub result: Result<ExitStatus, BackendError>,
+    /// Set when gantry stopped it.
+    pub cause: Option<StopCause>,
+    /// Outputs set with the deprecated `::set-output name=NAME::VALUE`, in order.
+    pub command_outputs: IndexMap<String, String>,
 }
 
 /// Runs `req` on `target`, streaming masked output, stopping on timeout or cancellation.
@@ -70,7 +96,7 @@ pub async fn drive(
     timeout: Option<Duration>,
     cancel: &CancelSignal,
     grace: Duration,
-) -> (Result<ExitStatus, BackendError>, Option<StopCause>) {
+) -> Driven {
     let (out_tx, out_rx) = mpsc::channel::<OutputChunk>(OUTPUT_BUFFER);
     let pump = tokio::spawn(pump(out_rx, route.clone()));
     let (stop_tx, stop_rx) = watch::channel(StopLevel::Run);
@@ -129,26 +155,105 @@ pub async fn drive(
     // The backend dropped its sender when exec returned; give stragglers a moment, but
     // never hang a step on a backend that kept a sender alive.
     let mut pump = pump;
-    if tokio::time::timeout(Duration::from_secs(5), &mut pump)
-        .await
-        .is_err()
-    {
-        pump.abort();
+    let command_outputs = match tokio::time::timeout(Duration::from_secs(5), &mut pump).await {
+        Ok(Ok(outputs)) => outputs,
+        Ok(Err(_)) => IndexMap::new(),
+        Err(_) => {
+            pump.abort();
+            IndexMap::new()
+        }
+    };
+    Driven {
+        result,
+        cause,
+        command_outputs,
     }
-    (result, cause)
 }
 
-/// Moves chunks from the backend through one masker per stream into events.
-async fn pump(mut rx: mpsc::Receiver<OutputChunk>, route: OutputRoute) {
-    let mut stdout = route.masker.stream();
-    let mut stderr = route.masker.stream();
+/// Moves chunks from the backend through a workflow-command scanner and a masker per
+/// stream into events; returns the outputs `::set-output` set.
+async fn pump(mut rx: mpsc::Receiver<OutputChunk>, route: OutputRoute) -> IndexMap<String, String> {
+    let mut streams = [Stream::Stdout, Stream::Stderr].map(|stream| StreamState {
+        stream,
+        scanner: CommandScanner::default(),
+        masker: route.masker.stream(),
+    });
+    let mut effects = Effects::default();
     while let Some(chunk) = rx.recv().await {
-        let masked = match chunk.stream {
-            Stream::Stdout => stdout.push(&chunk.data),
-            Stream::Stderr => stderr.push(&chunk.data),
-        };
-        route.emit(chunk.stream, masked).await;
+        let s = &mut streams[usize::from(chunk.stream == Stream::Stderr)];
+        let pieces = s.scanner.push(&chunk.data);
+        s.apply(pieces, &route, &mut effects).await;
     }
-    route.emit(Stream::Stdout, stdout.finish()).await;
-    route.emit(Stream::Stderr, stderr.finish()).await;
+    for s in &mut streams {
+        let pieces = s.scanner.finish();
+        s.apply(pieces, &route, &mut effects).await;
+        let rest = std::mem::replace(&mut s.masker, route.masker.stream()).finish();
+        route.emit(s.stream, rest).await;
+    }
+    effects.outputs
+}
+
+/// What commands in a step's output changed.
+#[derive(Default)]
+struct Effects {
+    outputs: IndexMap<String, String>,
+    warned_set_output: bool,
+}
+
+struct StreamState {
+    stream: Stream,
+    scanner: CommandScanner,
+    masker: StreamMasker,
+}
+
+impl StreamState {
+    async fn apply(&mut self, pieces: Vec<Piece>, route: &OutputRoute, effects: &mut Effects) {
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => {
+                    let masked = self.masker.push(&text);
+                    route.emit(self.stream, masked).await;
+                }
+                Piece::Command(command) => self.command(command, route, effects).await,
+            }
+        }
+    }
+
+    async fn command(
+        &mut self,
+        command: WorkflowCommand,
+        route: &OutputRoute,
+        effects: &mut Effects,
+    ) {
+        match command {
+            // Before anything after it is masked: the value never reaches an event.
+            WorkflowCommand::AddMask(value) => route.masker.add(&value),
+            WorkflowCommand::Annotation { level, message } => {
+                route.message(level, &message).await;
+            }
+            WorkflowCommand::Debug(message) => {
+                if route.step_debug {
+                    let masked = self.masker.push(format!("debug: {message}\n").as_bytes());
+                    route.emit(self.stream, masked).await;
+                }
+            }
+            WorkflowCommand::Group(title) => {
+                let masked = self.masker.push(format!("> {title}\n").as_bytes());
+                route.emit(self.stream, masked).await;
+            }
+            WorkflowCommand::EndGroup => {}
+            WorkflowCommand::SetOutput { name, value } => {
+                if !effects.warned_set_output {
+                    effects.warned_set_output = true;
+                    route
+                        .message(
+                            Level::Warning,
+                            "`::set-output` is deprecated: write `NAME=VALUE` to $GITHUB_OUTPUT instead",
+                        )
+                        .await;
+                }
+                effects.outputs.insert(name, value);
+            }
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod preflight;
 mod scheduler;
 pub mod shell;
 mod step;
+pub mod workflow_command;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -235,6 +235,7 @@ impl JobRun {
             masker: self.masker.clone(),
             job: self.key.clone(),
             step: step.index,
+            step_debug: self.step_debug(),
         };
         let temp = self.target.paths().temp;
         // Steps of a job run one at a time, so they share one set of files, truncated
@@ -361,7 +362,8 @@ impl JobRun {
                 "step `{name}`: preparing its script and env files: {e}"
             ));
         }
-        let (result, cause) = drive(&target, req, &route, timeout, &self.cancel, self.grace).await;
+        let driven = drive(&target, req, &route, timeout, &self.cancel, self.grace).await;
+        let (result, cause) = (driven.result, driven.cause);
         if !Arc::ptr_eq(&target, &self.target) {
             if let Err(e) = target.remove().await {
                 route
@@ -390,6 +392,10 @@ impl JobRun {
                 {
                     a.outcome = Conclusion::Failure;
                     a.error = Some(format!("step `{name}`: {e}"));
+                }
+                // `$GITHUB_OUTPUT` wins over the deprecated command for the same name.
+                for (k, v) in driven.command_outputs {
+                    a.outputs.entry(k).or_insert(v);
                 }
                 a
             }
@@ -559,6 +565,15 @@ impl JobRun {
     }
 
     /// GitHub's default shell: bash when the target has it, else sh. Asked once per job.
+    /// GitHub's switch for `::debug::` lines: a secret or variable `ACTIONS_STEP_DEBUG`
+    /// that is `true`.
+    fn step_debug(&self) -> bool {
+        [&self.scope.secrets, &self.scope.vars].iter().any(|m| {
+            m.get("ACTIONS_STEP_DEBUG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        })
+    }
+
     async fn default_shell(&mut self) -> &'static str {
         if let Some(bash) = self.has_bash {
             return if bash { "bash" } else { "sh" };

@@ -1,16 +1,25 @@
 //! Masking secret values in output, including values split across chunks.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 
-/// The secrets to hide, compiled once per run. Cheap to share.
-#[derive(Debug, Clone)]
+/// The secrets to hide in one run. Clones share their values: a value added later (a
+/// step's `::add-mask::`) is hidden by every clone and stream from then on.
+#[derive(Debug, Clone, Default)]
 pub struct Masker {
-    inner: Option<Arc<Compiled>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// The values as given, for recompiling when one is added.
+    values: Mutex<Vec<String>>,
+    /// What streams use; swapped whole when a value is added.
+    compiled: RwLock<Option<Arc<Compiled>>>,
 }
 
 #[derive(Debug)]
@@ -26,6 +35,74 @@ impl Masker {
     /// A masker for `values`. Empty values are ignored; each line of a multi-line value
     /// is also masked on its own (a step may print it line by line).
     pub fn new(values: impl IntoIterator<Item = String>) -> Masker {
+        let values: Vec<String> = values.into_iter().filter(|v| !v.is_empty()).collect();
+        let compiled = Compiled::build(&values);
+        Masker {
+            shared: Arc::new(Shared {
+                values: Mutex::new(values),
+                compiled: RwLock::new(compiled),
+            }),
+        }
+    }
+
+    /// Hides `value` too, from now on, in every clone of this masker and every stream made
+    /// from it. Empty and already known values are ignored.
+    pub fn add(&self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let mut values = self
+            .shared
+            .values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if values.iter().any(|v| v == value) {
+            return;
+        }
+        values.push(value.to_string());
+        let compiled = Compiled::build(&values);
+        *self
+            .shared
+            .compiled
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = compiled;
+    }
+
+    fn current(&self) -> Option<Arc<Compiled>> {
+        self.shared
+            .compiled
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A streaming masker for one output stream.
+    pub fn stream(&self) -> StreamMasker {
+        StreamMasker {
+            masker: self.clone(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Masks a whole string at once.
+    pub fn mask_str(&self, s: &str) -> String {
+        match self.current() {
+            None => s.to_string(),
+            Some(c) => String::from_utf8_lossy(&c.replace(s.as_bytes())).into_owned(),
+        }
+    }
+
+    /// Masks whole bytes at once.
+    pub fn mask_bytes(&self, b: &[u8]) -> Vec<u8> {
+        match self.current() {
+            None => b.to_vec(),
+            Some(c) => c.replace(b),
+        }
+    }
+}
+
+impl Compiled {
+    fn build(values: &[String]) -> Option<Arc<Compiled>> {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         for v in values {
             if v.is_empty() {
@@ -38,53 +115,25 @@ impl Masker {
                     }
                 }
             }
-            patterns.push(v.into_bytes());
+            patterns.push(v.as_bytes().to_vec());
         }
         patterns.sort();
         patterns.dedup();
         if patterns.is_empty() {
-            return Masker { inner: None };
+            return None;
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok();
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        Masker {
-            inner: Some(Arc::new(Compiled {
-                automaton,
-                patterns,
-                longest,
-            })),
-        }
+        Some(Arc::new(Compiled {
+            automaton,
+            patterns,
+            longest,
+        }))
     }
 
-    /// A streaming masker for one output stream.
-    pub fn stream(&self) -> StreamMasker {
-        StreamMasker {
-            inner: self.inner.clone(),
-            pending: Vec::new(),
-        }
-    }
-
-    /// Masks a whole string at once.
-    pub fn mask_str(&self, s: &str) -> String {
-        match &self.inner {
-            None => s.to_string(),
-            Some(c) => String::from_utf8_lossy(&c.replace(s.as_bytes())).into_owned(),
-        }
-    }
-
-    /// Masks whole bytes at once.
-    pub fn mask_bytes(&self, b: &[u8]) -> Vec<u8> {
-        match &self.inner {
-            None => b.to_vec(),
-            Some(c) => c.replace(b),
-        }
-    }
-}
-
-impl Compiled {
     fn replace(&self, hay: &[u8]) -> Vec<u8> {
         let Some(automaton) = &self.automaton else {
             return if hay.is_empty() {
@@ -122,15 +171,17 @@ impl Compiled {
 /// be the start of a secret, so a secret split across chunks is still caught.
 #[derive(Debug)]
 pub struct StreamMasker {
-    inner: Option<Arc<Compiled>>,
+    masker: Masker,
     pending: Vec<u8>,
 }
 
 impl StreamMasker {
     /// Masks `chunk`; returns what is safe to emit now.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let Some(c) = &self.inner else {
-            return chunk.to_vec();
+        let Some(c) = self.masker.current() else {
+            let mut out = std::mem::take(&mut self.pending);
+            out.extend_from_slice(chunk);
+            return out;
         };
         let Some(automaton) = &c.automaton else {
             return c.replace(chunk);
@@ -154,7 +205,7 @@ impl StreamMasker {
 
     /// Emits what was held back, masked.
     pub fn finish(self) -> Vec<u8> {
-        match &self.inner {
+        match self.masker.current() {
             None => self.pending,
             Some(c) => c.replace(&self.pending),
         }
@@ -201,6 +252,21 @@ mod tests {
         let mut s = m.stream();
         assert_eq!(s.push(b"abc"), b"abc");
         assert!(s.finish().is_empty());
+    }
+
+    #[test]
+    fn added_values_reach_every_clone_and_open_stream() {
+        let m = Masker::new(Vec::new());
+        let clone = m.clone();
+        let mut s = m.stream();
+        assert_eq!(s.push(b"token-1 "), b"token-1 ");
+        clone.add("token-1");
+        clone.add("");
+        assert_eq!(s.push(b"tok"), b"");
+        assert_eq!(s.push(b"en-1 x"), b"*** x");
+        assert_eq!(m.mask_str("a token-1"), "a ***");
+        m.add("second\nline");
+        assert_eq!(clone.mask_str("line"), "***");
     }
 
     proptest! {

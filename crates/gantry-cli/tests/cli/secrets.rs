@@ -1,7 +1,7 @@
 //! Secrets: masked in output (even split across chunks), events, logs, outputs and the
 //! ledger; passed through the environment only.
 
-use crate::harness::{text, Project};
+use crate::harness::{of, output, step, text, Project};
 
 const SECRET: &str = "super-s3cret-value";
 
@@ -88,6 +88,99 @@ fn secrets_never_come_from_argv() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MISSING_SECRET_VAR"));
+}
+
+/// `::add-mask::` and the other workflow commands GitHub's runner reads from step output.
+#[test]
+fn workflow_commands_mask_annotate_group_and_set_outputs() {
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        r#"
+jobs:
+  cmds:
+    runs-on: host
+    steps:
+      - id: gen
+        name: generate
+        shell: bash
+        run: |
+          token="gen-$$-$RANDOM-tok"
+          echo "$token" > token.txt
+          echo "::add-mask::$token"
+          echo "minted $token"
+          echo "token=$token" >> "$GITHUB_OUTPUT"
+          echo "::set-output name=legacy::from-the-command"
+          echo "::group::Compile"
+          echo "::error file=src/a.rs,line=3,col=7,title=E0308::mismatched types"
+          echo "::warning::careful"
+          echo "::debug::not shown without ACTIONS_STEP_DEBUG"
+          echo "::endgroup::"
+          echo "::stop-commands::pause-1"
+          echo "::warning::printed as is"
+          echo "::pause-1::"
+          echo "$token" >&2
+      - name: later
+        run: |
+          echo "later ${{ steps.gen.outputs.token }} and $(cat token.txt)"
+          echo "legacy=${{ steps.gen.outputs.legacy }}"
+"#,
+    );
+    let (out, events) = p.run_json("wf.yml", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all = output(&events, "cmds");
+    assert!(all.contains("minted ***"), "{all}");
+    assert!(all.contains("later *** and ***"), "{all}");
+    assert!(all.contains("legacy=from-the-command"), "{all}");
+    assert!(all.contains("> Compile"), "{all}");
+    assert!(all.contains("::warning::printed as is"), "{all}");
+    assert!(!all.contains("::add-mask::"), "{all}");
+    assert!(!all.contains("not shown"), "{all}");
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert!(!raw.contains("-tok"), "the masked value leaked:\n{raw}");
+
+    let messages: Vec<String> = of(&events, "message")
+        .into_iter()
+        .map(|m| format!("{} {}", m["level"], m["message"].as_str().unwrap_or("")))
+        .collect();
+    assert!(
+        messages.contains(&"\"error\" src/a.rs:3:7: E0308: mismatched types".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"\"warning\" careful".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`::set-output` is deprecated")),
+        "{messages:?}"
+    );
+    let outputs = &step(&events, "cmds", "generate")["outputs"];
+    assert_eq!(outputs["token"], "***");
+    assert_eq!(outputs["legacy"], "from-the-command");
+
+    // Logs and the ledger keep nothing unmasked.
+    let logs = p.run(&["logs", "last"]);
+    assert!(!text(&logs).contains("-tok"), "{}", text(&logs));
+    for entry in walk(&p.state()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("-tok"),
+            "masked value stored in {}",
+            entry.display()
+        );
+    }
+
+    // GitHub's debug switch shows `::debug::` lines.
+    let (out, events) = p.run_json("wf.yml", &["--var", "ACTIONS_STEP_DEBUG=true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all = output(&events, "cmds");
+    assert!(
+        all.contains("debug: not shown without ACTIONS_STEP_DEBUG"),
+        "{all}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
