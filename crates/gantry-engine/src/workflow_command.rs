@@ -335,6 +335,18 @@ mod tests {
 
     proptest! {
         #[test]
+        fn arbitrary_bytes_never_panic_and_lose_nothing_outside_commands(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            cut in 0usize..400,
+        ) {
+            let cut = cut.min(data.len());
+            let pieces = scan(&[&data[..cut], &data[cut..]]);
+            if memchr::memmem::find(&data, b"::").is_none() {
+                prop_assert_eq!(text(&pieces), data);
+            }
+        }
+
+        #[test]
         fn text_without_commands_passes_through_whatever_the_chunking(
             data in "[a-c: \\n]{0,120}",
             cuts in proptest::collection::vec(0usize..120, 0..6),
