@@ -68,7 +68,7 @@ impl std::fmt::Debug for ResolvedLabel {
 pub enum ResolveError {
     #[error("no configured backend serves {labels}; known labels: {known}")]
     NoBackend { labels: String, known: String },
-    #[error("label `{label}` maps to backend `{backend}`, which is not configured{hint}")]
+    #[error("label `{label}` maps to backend `{backend}`, which {hint}")]
     UnknownBackend {
         label: String,
         backend: String,
@@ -123,6 +123,20 @@ impl BackendRegistry {
         self.mappings.values()
     }
 
+    /// The backend id a job's `runs-on` labels map to, by the same first-match rule as
+    /// [`BackendRegistry::resolve`], whether or not that backend is registered yet.
+    pub fn mapped_backend(&self, labels: &[String]) -> Option<String> {
+        labels
+            .iter()
+            .find_map(|label| match self.mappings.get(label) {
+                Some(spec) => Some(spec.backend.clone()),
+                None if label.contains("://") => {
+                    LabelSpec::parse(label, label).ok().map(|spec| spec.backend)
+                }
+                None => None,
+            })
+    }
+
     /// Resolves a job's `runs-on` labels: the first label with a mapping, or that is
     /// itself a spec (`docker://img`), wins.
     pub fn resolve(&self, labels: &[String]) -> Result<ResolvedLabel, ResolveError> {
@@ -139,8 +153,8 @@ impl BackendRegistry {
             };
             let Some(backend) = self.backends.get(&spec.backend) else {
                 let hint = match self.unavailable.get(&spec.backend) {
-                    Some(reason) => format!(": {reason}"),
-                    None => String::new(),
+                    Some(reason) => format!("is unavailable: {reason}"),
+                    None => "is not configured".to_string(),
                 };
                 return Err(ResolveError::UnknownBackend {
                     label: label.clone(),

@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Remote(a) => commands::remote::remote(a, &config).await,
             Command::Pack(a) => commands::pack::pack(a, &config, &state).await,
             Command::Gc(a) => {
-                let registry = wiring::registry(&config, &state, &[]).await?;
+                let registry = wiring::registry(&config, &state, &[], None).await?;
                 commands::gc::gc(a, &registry, &config, &state).await
             }
         }

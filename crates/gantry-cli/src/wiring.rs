@@ -64,11 +64,15 @@ fn engine_socket(id: &str, candidates: &[&str]) -> Option<String> {
         .map(|c| format!("unix://{c}"))
 }
 
-/// The registry for a command: every available backend and every label mapping.
+/// The registry for a command: every available backend and every label mapping. Plugins
+/// are processes, so only those some job's labels map to are started: `jobs_labels` holds
+/// each job's `runs-on` labels, or is `None` (some label is only known at run time) to
+/// start them all.
 pub async fn registry(
     config: &Config,
     state: &StateDir,
     platforms: &[String],
+    jobs_labels: Option<&[Vec<String>]>,
 ) -> Result<BackendRegistry, CliError> {
     let mut registry = BackendRegistry::new();
     let owner = owner(state);
@@ -138,13 +142,6 @@ pub async fn registry(
         Some(engine) => registry.register(Arc::new(WithContainers::new(host, engine))),
         None => registry.register(host),
     }
-    for (name, section) in &config.plugins {
-        let cfg = plugin_config(config, state, &owner, name, section)?;
-        match PluginBackend::start(cfg).await {
-            Ok(b) => registry.register(b),
-            Err(e) => registry.mark_unavailable(name.clone(), e.to_string()),
-        }
-    }
     for label in DEFAULT_HOST_LABELS {
         registry.map(LabelSpec::new(label, "host"));
     }
@@ -155,6 +152,24 @@ pub async fn registry(
         let spec =
             LabelSpec::parse_mapping(p).map_err(|e| CliError::Usage(format!("-P {p}: {e}")))?;
         registry.map(spec);
+    }
+    for (name, section) in &config.plugins {
+        let cfg = plugin_config(config, state, &owner, name, section)?;
+        let wanted = jobs_labels.is_none_or(|jobs| {
+            jobs.iter()
+                .any(|labels| registry.mapped_backend(labels).as_deref() == Some(name.as_str()))
+        });
+        if !wanted {
+            registry.mark_unavailable(
+                name.clone(),
+                "not started: no job of this workflow runs on it",
+            );
+            continue;
+        }
+        match PluginBackend::start(cfg).await {
+            Ok(b) => registry.register(b),
+            Err(e) => registry.mark_unavailable(name.clone(), e.to_string()),
+        }
     }
     Ok(registry)
 }

@@ -3,7 +3,7 @@
 //! backend, every `uses:` is served. Nothing runs before these pass.
 
 use gantry_backend::BackendRegistry;
-use gantry_workflow::{Diagnostic, Plan, StepBody};
+use gantry_workflow::{Diagnostic, Plan, PlannedJob, StepBody};
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -16,28 +16,9 @@ pub fn check(plan: &Plan, registry: &BackendRegistry, builtins: &Builtins) -> Ve
     let mut out = Vec::new();
     let mut seen_jobs = std::collections::HashSet::new();
     for job in &plan.jobs {
-        let scope = JobScope {
-            matrix: job
-                .matrix
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<IndexMap<String, Value>>(),
-            ..Default::default()
+        let Some(labels) = static_labels(job) else {
+            continue;
         };
-        // Labels that read contexts only known at run time are checked then.
-        let static_labels = job
-            .runs_on
-            .iter()
-            .all(|l| !l.contains("${{") || only_matrix(l));
-        let labels: Option<Vec<String>> = if static_labels {
-            job.runs_on
-                .iter()
-                .map(|l| render_plain(&scope, l).ok())
-                .collect()
-        } else {
-            None
-        };
-        let Some(labels) = labels else { continue };
         let resolved = match registry.resolve(&labels) {
             Ok(r) => r,
             Err(e) => {
@@ -116,6 +97,30 @@ pub fn check(plan: &Plan, registry: &BackendRegistry, builtins: &Builtins) -> Ve
         }
     }
     out
+}
+
+/// A job's `runs-on` labels when they are known before it runs (literal, or reading only
+/// `matrix`); `None` when they read contexts only known at run time.
+pub fn static_labels(job: &PlannedJob) -> Option<Vec<String>> {
+    let scope = JobScope {
+        matrix: job
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<IndexMap<String, Value>>(),
+        ..Default::default()
+    };
+    let literal = job
+        .runs_on
+        .iter()
+        .all(|l| !l.contains("${{") || only_matrix(l));
+    if !literal {
+        return None;
+    }
+    job.runs_on
+        .iter()
+        .map(|l| render_plain(&scope, l).ok())
+        .collect()
 }
 
 fn only_matrix(label: &str) -> bool {

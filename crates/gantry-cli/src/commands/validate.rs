@@ -18,11 +18,14 @@ pub async fn validate(
     config: &Config,
     state: &gantry_state::StateDir,
 ) -> Result<Outcome, CliError> {
-    let registry = Arc::new(wiring::registry(config, state, &args.platforms).await?);
+    let files = workflow_files(args.path.as_deref())?;
+    let labels = runs_on_labels(&files);
+    let registry =
+        Arc::new(wiring::registry(config, state, &args.platforms, labels.as_deref()).await?);
     let engine = Engine::new(registry, crate::wiring::builtins(config, state)?);
     let color = Style::detect(std::io::stderr().is_terminal()).color;
     let mut problems = 0;
-    for path in workflow_files(args.path.as_deref())? {
+    for path in files {
         let (source, diagnostics) = check_file(&path, &engine);
         if diagnostics.is_empty() {
             println!("{}: ok", path.display());
@@ -45,6 +48,25 @@ pub async fn validate(
 }
 
 /// Loads, validates and preflights one file.
+/// Every job's `runs-on` labels in `files`, so only the plugins they map to are started;
+/// `None` when some job's labels are only known at run time. Files that do not load are
+/// left to the full check, which reports them.
+pub fn runs_on_labels(files: &[std::path::PathBuf]) -> Option<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(source) = SourceFile::read(path) else {
+            continue;
+        };
+        let Ok(plan) = gantry_workflow::load(&source) else {
+            continue;
+        };
+        for job in &plan.jobs {
+            out.push(gantry_engine::preflight::static_labels(job)?);
+        }
+    }
+    Some(out)
+}
+
 pub fn check_file(
     path: &std::path::Path,
     engine: &Engine,

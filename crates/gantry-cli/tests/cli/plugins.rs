@@ -541,3 +541,51 @@ fn a_pinned_python_plugin_is_launched_like_any_binary() {
     );
     assert!(leftovers(&root).is_empty(), "left: {:?}", leftovers(&root));
 }
+
+/// A plugin is a process: `gantry run` and `gantry validate` start only the plugins some
+/// job of the workflow runs on.
+#[test]
+fn only_plugins_a_job_runs_on_are_started() {
+    let p = Project::new();
+    let marker = p.path().join("plugin-started");
+    p.write(".gitignore", "state/\n");
+    // A "plugin" that records that it was launched and then never answers the handshake.
+    p.write(
+        "gantry.toml",
+        &format!(
+            "[labels]\nk8s = \"fake\"\n\n[plugins.fake]\ncommand = \"/bin/sh\"\n\
+             args = [\"-c\", \"echo launched >> {}; exec sleep 30\"]\ntimeout = 2\n",
+            marker.display()
+        ),
+    );
+    pin_named(&p, "fake");
+    p.write(
+        "host.yml",
+        "jobs:\n  h:\n    runs-on: host\n    steps:\n      - run: echo on the host\n",
+    );
+    p.write(
+        "remote.yml",
+        "jobs:\n  r:\n    runs-on: k8s\n    steps:\n      - run: echo never\n",
+    );
+
+    for args in [&["run", "host.yml"][..], &["validate", "host.yml"][..]] {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    assert!(!marker.exists(), "a plugin no job needs was launched");
+
+    // A job on the plugin's label does launch it (and fails clearly: it never answers).
+    let out = p.run(&["run", "remote.yml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(marker.exists(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fake"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn pin_named(p: &Project, name: &str) {
+    let out = p.run(&["plugin", "pin", name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
