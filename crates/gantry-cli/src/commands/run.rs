@@ -39,7 +39,7 @@ pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Ou
     let files = workflow_files(args.path.as_deref())?;
     let secrets = load_secrets(args)?;
     let vars = parse_vars(&args.vars)?;
-    let labels = super::validate::runs_on_labels(&files);
+    let labels = super::validate::runs_on_labels(&files, &args.jobs);
     let registry =
         Arc::new(wiring::registry(config, state, &args.platforms, labels.as_deref()).await?);
     let engine = Engine::new(registry.clone(), crate::wiring::builtins(config, state)?);
@@ -49,7 +49,7 @@ pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Ou
     let mut plans = Vec::new();
     let mut problems = 0;
     for path in &files {
-        let (source, diagnostics) = check_file(path, &engine);
+        let (source, diagnostics) = check_file(path, &engine, &args.jobs);
         if !diagnostics.is_empty() {
             problems += diagnostics.len();
             eprint!(

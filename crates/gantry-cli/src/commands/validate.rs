@@ -19,14 +19,14 @@ pub async fn validate(
     state: &gantry_state::StateDir,
 ) -> Result<Outcome, CliError> {
     let files = workflow_files(args.path.as_deref())?;
-    let labels = runs_on_labels(&files);
+    let labels = runs_on_labels(&files, &[]);
     let registry =
         Arc::new(wiring::registry(config, state, &args.platforms, labels.as_deref()).await?);
     let engine = Engine::new(registry, crate::wiring::builtins(config, state)?);
     let color = Style::detect(std::io::stderr().is_terminal()).color;
     let mut problems = 0;
     for path in files {
-        let (source, diagnostics) = check_file(&path, &engine);
+        let (source, diagnostics) = check_file(&path, &engine, &[]);
         if diagnostics.is_empty() {
             println!("{}: ok", path.display());
         } else {
@@ -47,19 +47,26 @@ pub async fn validate(
     })
 }
 
-/// Loads, validates and preflights one file.
-/// Every job's `runs-on` labels in `files`, so only the plugins they map to are started;
-/// `None` when some job's labels are only known at run time. Files that do not load are
-/// left to the full check, which reports them.
-pub fn runs_on_labels(files: &[std::path::PathBuf]) -> Option<Vec<Vec<String>>> {
+/// The `runs-on` labels of every job in `files` that will run (`selected` and what they
+/// need, or all jobs when `selected` is empty), so only the plugins they map to are
+/// started; `None` when some job's labels are only known at run time. Files that do not
+/// load are left to the full check, which reports them.
+pub fn runs_on_labels(
+    files: &[std::path::PathBuf],
+    selected: &[String],
+) -> Option<Vec<Vec<String>>> {
     let mut out = Vec::new();
     for path in files {
         let Ok(source) = SourceFile::read(path) else {
             continue;
         };
-        let Ok(plan) = gantry_workflow::load(&source) else {
+        let Ok(mut plan) = gantry_workflow::load(&source) else {
             continue;
         };
+        if !selected.is_empty() {
+            // An unknown job id is reported by the run itself.
+            let _ = gantry_engine::select_jobs(&mut plan, selected);
+        }
         for job in &plan.jobs {
             out.push(gantry_engine::preflight::static_labels(job)?);
         }
@@ -67,9 +74,12 @@ pub fn runs_on_labels(files: &[std::path::PathBuf]) -> Option<Vec<Vec<String>>> 
     Some(out)
 }
 
+/// Loads, validates and preflights one file. With `selected` job ids, backend checks
+/// cover only those jobs and what they need: the others do not run.
 pub fn check_file(
     path: &std::path::Path,
     engine: &Engine,
+    selected: &[String],
 ) -> (SourceFile, Vec<gantry_workflow::Diagnostic>) {
     let source = match SourceFile::read(path) {
         Ok(s) => s,
@@ -79,7 +89,10 @@ pub fn check_file(
         }
     };
     match gantry_workflow::load(&source) {
-        Ok(plan) => {
+        Ok(mut plan) => {
+            if !selected.is_empty() {
+                let _ = gantry_engine::select_jobs(&mut plan, selected);
+            }
             let d = engine.preflight(&plan);
             (source, d)
         }

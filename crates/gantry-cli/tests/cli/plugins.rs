@@ -567,8 +567,18 @@ fn only_plugins_a_job_runs_on_are_started() {
         "remote.yml",
         "jobs:\n  r:\n    runs-on: k8s\n    steps:\n      - run: echo never\n",
     );
+    p.write(
+        "both.yml",
+        "jobs:\n  h:\n    runs-on: host\n    steps:\n      - run: echo on the host\n\
+         \x20 r:\n    runs-on: k8s\n    steps:\n      - run: echo never\n",
+    );
 
-    for args in [&["run", "host.yml"][..], &["validate", "host.yml"][..]] {
+    for args in [
+        &["run", "host.yml"][..],
+        &["validate", "host.yml"][..],
+        // `--job` runs (and checks backends for) the selected job only.
+        &["run", "both.yml", "--job", "h"][..],
+    ] {
         let out = p.run(args);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
