@@ -64,21 +64,65 @@ fn engine_socket(id: &str, candidates: &[&str]) -> Option<String> {
         .map(|c| format!("unix://{c}"))
 }
 
-/// The registry for a command: every available backend and every label mapping. Plugins
-/// are processes, so only those some job's labels map to are started: `jobs_labels` holds
-/// each job's `runs-on` labels, or is `None` (some label is only known at run time) to
-/// start them all.
+/// What one job of a workflow needs before it runs: the backend its `runs-on` labels map
+/// to, and whether it runs container layers (job container, services, `docker://` steps).
+#[derive(Debug, Clone)]
+pub struct JobNeeds {
+    pub labels: Vec<String>,
+    pub containers: bool,
+}
+
+/// The registry for a command: every available backend and every label mapping. Engines
+/// and plugins cost a connection or a process, so only those some job needs are
+/// connected or started: `jobs` holds what each job needs, or is `None` (some label is
+/// only known at run time, or the command serves every backend, like `gc`) for all.
 pub async fn registry(
     config: &Config,
     state: &StateDir,
     platforms: &[String],
-    jobs_labels: Option<&[Vec<String>]>,
+    jobs: Option<&[JobNeeds]>,
 ) -> Result<BackendRegistry, CliError> {
     let mut registry = BackendRegistry::new();
+    for label in DEFAULT_HOST_LABELS {
+        registry.map(LabelSpec::new(label, "host"));
+    }
+    for spec in config.label_specs()? {
+        registry.map(spec);
+    }
+    for p in platforms {
+        let spec =
+            LabelSpec::parse_mapping(p).map_err(|e| CliError::Usage(format!("-P {p}: {e}")))?;
+        registry.map(spec);
+    }
+    let runs_on = |id: &str| {
+        jobs.is_none_or(|jobs| {
+            jobs.iter()
+                .any(|j| registry.mapped_backend(&j.labels).as_deref() == Some(id))
+        })
+    };
+    // Host jobs with container layers run them on an engine, as GitHub's runner does.
+    let host_containers = jobs.is_none_or(|jobs| {
+        jobs.iter()
+            .any(|j| j.containers && registry.mapped_backend(&j.labels).as_deref() == Some("host"))
+    });
+    let wanted_engines: Vec<bool> = ENGINES.iter().map(|(id, _)| runs_on(id)).collect();
+    let wanted_plugins: Vec<bool> = config.plugins.keys().map(|n| runs_on(n)).collect();
+
     let owner = owner(state);
     let mut engines: Vec<Arc<dyn Backend>> = Vec::new();
     let probed = last_probe(state);
-    for (id, candidates) in ENGINES {
+    for ((id, candidates), wanted) in ENGINES.into_iter().zip(wanted_engines) {
+        // For the host's container layers: the configured engine, else the first that
+        // answers.
+        let for_host = host_containers
+            && match config.host.containers.as_deref() {
+                None => engines.is_empty(),
+                Some(c) => c == id,
+            };
+        if !wanted && !for_host {
+            registry.mark_unavailable(id, "not connected: no job of this workflow runs on it");
+            continue;
+        }
         // Only runtimes the last probe found supported are offered (none probed: all).
         if let Some(r) = probed
             .as_ref()
@@ -125,8 +169,8 @@ pub async fn registry(
         root,
         runner_name: runner_name(),
     }));
-    // Host jobs run their container layers on an engine, as GitHub's runner does.
     let containers = match config.host.containers.as_deref() {
+        _ if !host_containers => None,
         None => engines.first().cloned(),
         Some("none") => None,
         Some(id) => match engines.iter().find(|e| e.id() == id) {
@@ -142,23 +186,8 @@ pub async fn registry(
         Some(engine) => registry.register(Arc::new(WithContainers::new(host, engine))),
         None => registry.register(host),
     }
-    for label in DEFAULT_HOST_LABELS {
-        registry.map(LabelSpec::new(label, "host"));
-    }
-    for spec in config.label_specs()? {
-        registry.map(spec);
-    }
-    for p in platforms {
-        let spec =
-            LabelSpec::parse_mapping(p).map_err(|e| CliError::Usage(format!("-P {p}: {e}")))?;
-        registry.map(spec);
-    }
-    for (name, section) in &config.plugins {
+    for ((name, section), wanted) in config.plugins.iter().zip(wanted_plugins) {
         let cfg = plugin_config(config, state, &owner, name, section)?;
-        let wanted = jobs_labels.is_none_or(|jobs| {
-            jobs.iter()
-                .any(|labels| registry.mapped_backend(labels).as_deref() == Some(name.as_str()))
-        });
         if !wanted {
             registry.mark_unavailable(
                 name.clone(),

@@ -9,7 +9,7 @@ use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
     RemoveVolumeOptions,
 };
-use bollard::Docker;
+use bollard::{ClientVersion, Docker};
 use gantry_backend::{
     Backend, BackendError, Capabilities, EnvironmentRequest, ExecutionEnvironment, LabelSpec,
     ReapReport, LABEL_OWNER, LABEL_RUN_ID,
@@ -62,43 +62,29 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Connects, negotiates the API version and reads the engine's facts once.
     pub async fn connect(config: DockerConfig) -> Result<Arc<DockerBackend>, DockerError> {
-        let docker =
-            connect_endpoint(&config.endpoint, config.tls.as_deref()).map_err(|reason| {
+        let connect = |version: &ClientVersion| {
+            connect_endpoint(&config.endpoint, config.tls.as_deref(), version).map_err(|reason| {
                 DockerError::Connect {
                     endpoint: config.endpoint.clone(),
                     reason,
                 }
-            })?;
-        let ping = tokio::time::timeout(std::time::Duration::from_secs(3), docker.ping()).await;
-        match ping {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(DockerError::NotAnswering {
-                    endpoint: config.endpoint.clone(),
-                    reason: e.to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(DockerError::NotAnswering {
-                    endpoint: config.endpoint.clone(),
-                    reason: "no answer within 3s".into(),
-                })
-            }
-        }
-        let docker = docker
-            .negotiate_version()
+            })
+        };
+        let docker = connect(bollard::API_DEFAULT_VERSION)?;
+        // One request tells both that the engine answers and which API version it speaks
+        // (Podman's `/version` alone can take a third of a second).
+        let not_answering = |reason: String| DockerError::NotAnswering {
+            endpoint: config.endpoint.clone(),
+            reason,
+        };
+        let v = tokio::time::timeout(std::time::Duration::from_secs(3), docker.version())
             .await
-            .map_err(|e| DockerError::Connect {
-                endpoint: config.endpoint.clone(),
-                reason: e.to_string(),
-            })?;
-        let v = docker
-            .version()
-            .await
-            .map_err(|e| DockerError::NotAnswering {
-                endpoint: config.endpoint.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|_| not_answering("no answer within 3s".into()))?
+            .map_err(|e| not_answering(e.to_string()))?;
+        let docker = match v.api_version.as_deref().and_then(parse_api_version) {
+            Some(server) if server < *bollard::API_DEFAULT_VERSION => connect(&server)?,
+            _ => docker,
+        };
         let facts = EngineFacts {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
@@ -128,7 +114,20 @@ impl DockerBackend {
 /// A client for `unix:///path.sock` (or a bare path), or `tcp://host:port`: plain HTTP,
 /// or mutual TLS with `ca.pem`, `cert.pem` and `key.pem` from `tls` (the docker CLI's
 /// `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` convention).
-fn connect_endpoint(endpoint: &str, tls: Option<&Path>) -> Result<Docker, String> {
+/// `"1.41"` as a client version; `None` when it is not `MAJOR.MINOR`.
+fn parse_api_version(v: &str) -> Option<ClientVersion> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
+}
+
+fn connect_endpoint(
+    endpoint: &str,
+    tls: Option<&Path>,
+    version: &ClientVersion,
+) -> Result<Docker, String> {
     const TIMEOUT: u64 = 120;
     let tcp = endpoint
         .strip_prefix("tcp://")
@@ -139,8 +138,7 @@ fn connect_endpoint(endpoint: &str, tls: Option<&Path>) -> Result<Docker, String
             if endpoint.starts_with("https://") {
                 return Err("an https:// endpoint needs TLS certificates (DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem)".into());
             }
-            return Docker::connect_with_http(addr, TIMEOUT, bollard::API_DEFAULT_VERSION)
-                .map_err(|e| e.to_string());
+            return Docker::connect_with_http(addr, TIMEOUT, version).map_err(|e| e.to_string());
         };
         for f in ["ca.pem", "cert.pem", "key.pem"] {
             if !dir.join(f).is_file() {
@@ -153,7 +151,7 @@ fn connect_endpoint(endpoint: &str, tls: Option<&Path>) -> Result<Docker, String
             &dir.join("cert.pem"),
             &dir.join("ca.pem"),
             TIMEOUT,
-            bollard::API_DEFAULT_VERSION,
+            version,
         )
         .map_err(|e| e.to_string());
     }
@@ -161,8 +159,7 @@ fn connect_endpoint(endpoint: &str, tls: Option<&Path>) -> Result<Docker, String
         return Err("ssh:// endpoints are not supported; use unix:// or tcp:// (with TLS)".into());
     }
     let path = endpoint.trim_start_matches("unix://");
-    Docker::connect_with_unix(path, TIMEOUT, bollard::API_DEFAULT_VERSION)
-        .map_err(|e| e.to_string())
+    Docker::connect_with_unix(path, TIMEOUT, version).map_err(|e| e.to_string())
 }
 
 fn arch_name(a: &str) -> &str {
@@ -300,4 +297,20 @@ impl DockerBackend {
 
 pub(crate) fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_parse_and_compare_with_the_client_default() {
+        let old = parse_api_version("1.41").expect("parses");
+        assert_eq!((old.major_version, old.minor_version), (1, 41));
+        assert!(old < *bollard::API_DEFAULT_VERSION);
+        assert!(parse_api_version(" 1.99 ").expect("parses") > *bollard::API_DEFAULT_VERSION);
+        for bad in ["", "1", "1.x", "v1.41", "1.41.2"] {
+            assert!(parse_api_version(bad).is_none(), "{bad}");
+        }
+    }
 }

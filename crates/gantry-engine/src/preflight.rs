@@ -123,6 +123,15 @@ pub fn static_labels(job: &PlannedJob) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Whether `job` runs container layers: a job container, services or `docker://` steps.
+pub fn uses_containers(job: &PlannedJob) -> bool {
+    job.container.is_some()
+        || !job.services.is_empty()
+        || job.steps.iter().any(
+            |s| matches!(&s.body, StepBody::Uses { uses, .. } if uses.starts_with("docker://")),
+        )
+}
+
 fn only_matrix(label: &str) -> bool {
     let mut rest = label;
     while let Some(start) = rest.find("${{") {

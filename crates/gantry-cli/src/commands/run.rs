@@ -39,9 +39,9 @@ pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Ou
     let files = workflow_files(args.path.as_deref())?;
     let secrets = load_secrets(args)?;
     let vars = parse_vars(&args.vars)?;
-    let labels = super::validate::runs_on_labels(&files, &args.jobs);
+    let needs = super::validate::job_needs(&files, &args.jobs);
     let registry =
-        Arc::new(wiring::registry(config, state, &args.platforms, labels.as_deref()).await?);
+        Arc::new(wiring::registry(config, state, &args.platforms, needs.as_deref()).await?);
     let engine = Engine::new(registry.clone(), crate::wiring::builtins(config, state)?);
 
     // Validate every file before running any.

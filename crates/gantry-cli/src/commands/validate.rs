@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::discover::workflow_files;
 use crate::exit::{CliError, Outcome};
 use crate::render::Style;
-use crate::wiring;
+use crate::wiring::{self, JobNeeds};
 
 pub async fn validate(
     args: &ValidateArgs,
@@ -19,9 +19,9 @@ pub async fn validate(
     state: &gantry_state::StateDir,
 ) -> Result<Outcome, CliError> {
     let files = workflow_files(args.path.as_deref())?;
-    let labels = runs_on_labels(&files, &[]);
+    let needs = job_needs(&files, &[]);
     let registry =
-        Arc::new(wiring::registry(config, state, &args.platforms, labels.as_deref()).await?);
+        Arc::new(wiring::registry(config, state, &args.platforms, needs.as_deref()).await?);
     let engine = Engine::new(registry, crate::wiring::builtins(config, state)?);
     let color = Style::detect(std::io::stderr().is_terminal()).color;
     let mut problems = 0;
@@ -47,14 +47,11 @@ pub async fn validate(
     })
 }
 
-/// The `runs-on` labels of every job in `files` that will run (`selected` and what they
-/// need, or all jobs when `selected` is empty), so only the plugins they map to are
-/// started; `None` when some job's labels are only known at run time. Files that do not
-/// load are left to the full check, which reports them.
-pub fn runs_on_labels(
-    files: &[std::path::PathBuf],
-    selected: &[String],
-) -> Option<Vec<Vec<String>>> {
+/// What every job in `files` that will run needs (`selected` and the jobs they need, or
+/// all jobs when `selected` is empty), so only the engines and plugins they use are
+/// connected; `None` when some job's labels are only known at run time. Files that do
+/// not load are left to the full check, which reports them.
+pub fn job_needs(files: &[std::path::PathBuf], selected: &[String]) -> Option<Vec<JobNeeds>> {
     let mut out = Vec::new();
     for path in files {
         let Ok(source) = SourceFile::read(path) else {
@@ -68,7 +65,10 @@ pub fn runs_on_labels(
             let _ = gantry_engine::select_jobs(&mut plan, selected);
         }
         for job in &plan.jobs {
-            out.push(gantry_engine::preflight::static_labels(job)?);
+            out.push(JobNeeds {
+                labels: gantry_engine::preflight::static_labels(job)?,
+                containers: gantry_engine::preflight::uses_containers(job),
+            });
         }
     }
     Some(out)

@@ -893,3 +893,47 @@ fn docker_label_map_form_and_forgejo_form() {
 fn podman_label_map_form_and_forgejo_form() {
     label_forms(PODMAN);
 }
+
+/// Connecting to an engine costs requests (Podman's `/version` alone takes a third of a
+/// second), so a run connects only to the engines its jobs use.
+#[test]
+fn engines_are_connected_only_for_jobs_that_use_them() {
+    let p = Project::new();
+    let sock = p.path().join("fake-docker.sock");
+    // An "engine" that accepts connections and never answers.
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("binding the socket");
+    listener.set_nonblocking(true).expect("non-blocking socket");
+    let docker_host = format!("unix://{}", sock.display());
+    p.write(
+        "host.yml",
+        "jobs:\n  h:\n    runs-on: host\n    steps:\n      - run: echo on the host\n",
+    );
+    let out = p
+        .gantry()
+        .env("DOCKER_HOST", &docker_host)
+        .args(["run", "host.yml"])
+        .output()
+        .expect("running gantry");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a host-only run connected to the engine"
+    );
+
+    // A job container on the host runs on an engine, so this one is asked (and fails the
+    // check clearly, naming the engine that does not answer).
+    p.write("gantry.toml", "[host]\ncontainers = \"docker\"\n");
+    p.write(
+        "boxed.yml",
+        "jobs:\n  b:\n    runs-on: host\n    container: alpine\n    steps:\n      - run: echo boxed\n",
+    );
+    let out = p
+        .gantry()
+        .env("DOCKER_HOST", &docker_host)
+        .args(["validate", "boxed.yml"])
+        .output()
+        .expect("running gantry");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(listener.accept().is_ok(), "the engine was never asked");
+    assert!(text(&out).contains("docker"), "{}", text(&out));
+}
