@@ -30,7 +30,9 @@ DOCKER_SOCK=/var/run/docker.sock
 if ! curl -sf --unix-socket "$DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; then
   need_root
   say "starting dockerd"
-  nohup dockerd >/var/log/gantry-dockerd.log 2>&1 &
+  # Daemons start from / so they outlive the checkout that started them (conmon fails
+  # every container once its inherited working directory is gone).
+  (cd / && exec nohup dockerd >/var/log/gantry-dockerd.log 2>&1 </dev/null) &
   if ! wait_for 60 curl -sf --unix-socket "$DOCKER_SOCK" http://localhost/_ping; then
     say "dockerd did not answer within 60s; last log lines:"; tail -20 /var/log/gantry-dockerd.log; exit 1
   fi
@@ -61,6 +63,13 @@ if [ ! -f "$REGCONF" ]; then
   RESTART_PODMAN=1
 fi
 PODMAN_SOCK=/run/gantry-podman.sock
+# A service started from a checkout that was deleted since answers pings but fails every
+# container start ("write child: broken pipe"): restart it.
+for pid in $(pgrep -f "podman system service --time=0 unix://$PODMAN_SOCK" || true); do
+  case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in
+    *" (deleted)") say "podman service $pid lost its working directory: restarting it"; RESTART_PODMAN=1 ;;
+  esac
+done
 if [ -n "$RESTART_PODMAN" ]; then
   pkill -f "podman system service --time=0 unix://$PODMAN_SOCK" 2>/dev/null || true
   sleep 0.5
@@ -69,7 +78,7 @@ if ! curl -sf --unix-socket "$PODMAN_SOCK" http://localhost/_ping >/dev/null 2>&
   need_root
   say "starting podman system service"
   rm -f "$PODMAN_SOCK"
-  nohup podman system service --time=0 "unix://$PODMAN_SOCK" >/var/log/gantry-podman.log 2>&1 &
+  (cd / && exec nohup podman system service --time=0 "unix://$PODMAN_SOCK" >/var/log/gantry-podman.log 2>&1 </dev/null) &
   if ! wait_for 60 curl -sf --unix-socket "$PODMAN_SOCK" http://localhost/_ping; then
     say "podman did not answer within 60s"; tail -20 /var/log/gantry-podman.log; exit 1
   fi

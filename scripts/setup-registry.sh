@@ -41,7 +41,7 @@ YML
 answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/")" = 401 ]; }
 if ! answers; then
   echo "setup-registry: starting docker-registry on $REG"
-  nohup docker-registry serve "$CONF" >/var/log/gantry-registry.log 2>&1 &
+  (cd / && exec nohup docker-registry serve "$CONF" >/var/log/gantry-registry.log 2>&1 </dev/null) &
   for _ in $(seq 1 50); do answers && break; sleep 0.2; done
 fi
 answers || { echo "setup-registry: the registry does not answer on $REG (see /var/log/gantry-registry.log)" >&2; exit 1; }

@@ -21,8 +21,8 @@ if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
   exit 0
 fi
 echo "setup-s3: starting s3s-fs on 127.0.0.1:$PORT"
-nohup setsid "$S3S" --host 127.0.0.1 --port "$PORT" \
-  --access-key gantry-test --secret-key gantry-test-secret "$ROOT" >"$LOG" 2>&1 &
+(cd / && exec nohup setsid "$S3S" --host 127.0.0.1 --port "$PORT" \
+  --access-key gantry-test --secret-key gantry-test-secret "$ROOT" >"$LOG" 2>&1 </dev/null) &
 for _ in $(seq 1 50); do
   if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
     echo "setup-s3: s3s-fs answers on 127.0.0.1:$PORT (bucket gantry-test)"

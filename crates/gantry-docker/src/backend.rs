@@ -50,6 +50,9 @@ pub struct EngineFacts {
     pub api_version: String,
     pub os: String,
     pub arch: String,
+    /// Podman's compatible API, whose default network may not start containers (it
+    /// depends on the host's netavark/CNI setup), so jobs always get their own network.
+    pub podman: bool,
 }
 
 /// A Docker-compatible engine.
@@ -85,7 +88,13 @@ impl DockerBackend {
             Some(server) if server < *bollard::API_DEFAULT_VERSION => connect(&server)?,
             _ => docker,
         };
+        let podman = v
+            .components
+            .iter()
+            .flatten()
+            .any(|c| c.name.starts_with("Podman"));
         let facts = EngineFacts {
+            podman,
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
             os: v.os.unwrap_or_default(),

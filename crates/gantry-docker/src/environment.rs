@@ -32,7 +32,12 @@ pub struct EnvCore {
     pub(crate) docker: Docker,
     backend_id: String,
     name: String,
+    /// The job network's name. On Docker it is created with the first service container
+    /// (services are reached by name), so a job without services starts on the default
+    /// network and skips the ~80 ms create and slower start a user network costs. On
+    /// Podman it is created with the environment (see `EngineFacts::podman`).
     network: String,
+    network_created: tokio::sync::OnceCell<()>,
     volume: String,
     labels: HashMap<String, String>,
     image: String,
@@ -100,31 +105,32 @@ impl EnvCore {
         ]);
         let docker = backend.docker.clone();
         let volume = format!("{name}-work");
-        // Both at once: each is a round trip, and startup is what a job waits for.
-        let (network, vol) = tokio::join!(
-            docker.create_network(NetworkCreateRequest {
-                name: name.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            }),
-            docker.create_volume(VolumeCreateOptions {
+        docker
+            .create_volume(VolumeCreateOptions {
                 name: Some(volume.clone()),
                 labels: Some(labels.clone()),
                 ..Default::default()
             })
-        );
-        if let Err(e) = network {
-            if vol.is_ok() {
+            .await
+            .map_err(|e| backend.err("creating the job volume", e))?;
+        let network_created = tokio::sync::OnceCell::new();
+        if backend.facts.podman {
+            let created = docker
+                .create_network(NetworkCreateRequest {
+                    name: name.clone(),
+                    driver: Some("bridge".into()),
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| backend.err("creating the job network", e));
+            if let Err(e) = created {
                 let _ = docker
                     .remove_volume(&volume, None::<RemoveVolumeOptions>)
                     .await;
+                return Err(e);
             }
-            return Err(backend.err("creating the job network", e));
-        }
-        if let Err(e) = vol {
-            let _ = docker.remove_network(&name).await;
-            return Err(backend.err("creating the job volume", e));
+            let _ = network_created.set(());
         }
         let mut runner = RunnerInfo::new(
             backend.config.runner_name.clone(),
@@ -143,6 +149,7 @@ impl EnvCore {
             docker,
             backend_id: backend.config.id.clone(),
             network: name.clone(),
+            network_created,
             name,
             volume,
             labels,
@@ -155,6 +162,25 @@ impl EnvCore {
             shim,
             primary: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Creates the job network once; later calls wait for or reuse the first.
+    async fn ensure_network(&self) -> Result<(), BackendError> {
+        self.network_created
+            .get_or_try_init(|| async {
+                self.docker
+                    .create_network(NetworkCreateRequest {
+                        name: self.network.clone(),
+                        driver: Some("bridge".into()),
+                        labels: Some(self.labels.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.err("creating the job network", e))
+            })
+            .await
+            .map(|_| ())
     }
 
     fn err(&self, what: impl Into<String>, e: bollard::errors::Error) -> BackendError {
@@ -248,16 +274,24 @@ impl EnvCore {
         } else {
             spec.pull
         };
+        if kind == ContainerKind::Service && !options.network_none {
+            self.ensure_network().await?;
+        }
+        // The job network when services made one, else the engine's default network.
+        let network = self
+            .network_created
+            .initialized()
+            .then(|| self.network.clone());
         self.ensure_image(&spec.image, pull, spec.credentials.as_ref())
             .await?;
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.extend(flags.env.iter().cloned());
         let mut host = HostConfig {
-            network_mode: Some(if options.network_none {
-                "none".into()
+            network_mode: if options.network_none {
+                Some("none".into())
             } else {
-                self.network.clone()
-            }),
+                network.clone()
+            },
             memory: flags.memory,
             nano_cpus: flags.nano_cpus,
             ..Default::default()
@@ -297,15 +331,18 @@ impl EnvCore {
             }
             host.port_bindings = Some(map);
         }
-        let networking = (!options.network_none).then(|| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                self.network.clone(),
-                EndpointSettings {
-                    aliases: Some(spec.aliases.clone()),
-                    ..Default::default()
-                },
-            )])),
-        });
+        let networking =
+            network
+                .filter(|_| !options.network_none)
+                .map(|network| NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        network,
+                        EndpointSettings {
+                            aliases: Some(spec.aliases.clone()),
+                            ..Default::default()
+                        },
+                    )])),
+                });
         let (entrypoint, command) = match kind {
             ContainerKind::Job => (
                 Some(IDLE.iter().map(|s| s.to_string()).collect()),
@@ -480,12 +517,14 @@ impl EnvCore {
                 Err(e) => errors.push(format!("container {}: {e}", crate::backend::short(&id))),
             }
         }
-        match self.docker.remove_network(&self.network).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => errors.push(format!("network {}: {e}", self.network)),
+        if self.network_created.initialized() {
+            match self.docker.remove_network(&self.network).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => errors.push(format!("network {}: {e}", self.network)),
+            }
         }
         match self
             .docker
