@@ -10,7 +10,10 @@ remote. gantry runs it once per command:
 Root directory: $GANTRY_REMOTE_PY_ROOT (set it in gantry.toml: [remotes.NAME].env).
 With GANTRY_REMOTE_PY_LOGIN=required, push and pull need a session first: `gantry remote
 login NAME` (auth.login) opens one for an hour under ROOT/sessions, `whoami` shows it, and
-without one the adapter answers auth_required with the command that fixes it.
+without one the adapter answers auth_required with the command that fixes it. With
+GANTRY_REMOTE_PY_LOGIN=device, login is a device-code flow: the first `login` returns a
+code and where to enter it (here: create the file ROOT/device/CODE, as a browser visit
+would approve it), and the next `login` opens the session once the code is approved.
 Logs go to stderr; stdout carries exactly one JSON object. See docs/remote-protocol.md.
 """
 
@@ -102,7 +105,7 @@ def session(req):
 
 
 def require_login(req):
-    if os.environ.get("GANTRY_REMOTE_PY_LOGIN") == "required" and session(req) is None:
+    if os.environ.get("GANTRY_REMOTE_PY_LOGIN") in ("required", "device") and session(req) is None:
         remote = req.get("remote", "NAME")
         raise AdapterError("auth_required", f"no open session for remote {remote!r}",
                            action={"type": "run_command", "command": f"gantry remote login {remote}"})
@@ -115,7 +118,38 @@ def identity(s):
             "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s["expires_at_unix"]))}
 
 
+DEVICE_CODE_SECONDS = 600
+
+
+def device_login(req):
+    """The device-code flow: a pending code until ROOT/device/CODE exists, then a session."""
+    pending = session_path(req)[: -len(".json")] + ".pending"
+    try:
+        with open(pending) as f:
+            p = json.load(f)
+    except (FileNotFoundError, ValueError):
+        p = None
+    if p is not None and p.get("expires_at_unix", 0) > time.time():
+        if os.path.exists(os.path.join(root(), "device", p["user_code"])):
+            os.remove(pending)
+            return None
+    else:
+        code = hashlib.sha256(os.urandom(16)).hexdigest()[:8].upper()
+        p = {"user_code": f"{code[:4]}-{code[4:]}", "expires_at_unix": int(time.time()) + DEVICE_CODE_SECONDS}
+        os.makedirs(os.path.dirname(pending), exist_ok=True)
+        with open(os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(p, f)
+    return {"identity": {"authenticated": False},
+            "instructions": {"user_code": p["user_code"],
+                             "verification_uri": "file://" + os.path.join(root(), "device"),
+                             "expires_in_seconds": max(0, int(p["expires_at_unix"] - time.time()))}}
+
+
 def login(req):
+    if os.environ.get("GANTRY_REMOTE_PY_LOGIN") == "device":
+        waiting = device_login(req)
+        if waiting is not None:
+            return waiting
     path = session_path(req)
     user = os.environ.get("USER") or str(os.getuid())
     s = {"subject": f"{user}@{os.uname().nodename}", "expires_at_unix": int(time.time()) + SESSION_SECONDS}

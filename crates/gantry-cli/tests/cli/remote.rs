@@ -305,3 +305,57 @@ fn login_opens_the_session_a_remote_requires() {
         b"pack bytes\n"
     );
 }
+
+/// A device-code login: gantry prints where to enter the code the adapter returned, and
+/// the session opens on the next login once the code was approved.
+#[test]
+fn device_code_login_prints_the_code_and_opens_the_session_once_approved() {
+    let p = Project::new();
+    let root = p.path().join("py-root");
+    p.write(
+        "gantry.toml",
+        &format!(
+            "[remotes.py]\ncommand = {:?}\n\
+             env = {{ GANTRY_REMOTE_PY_ROOT = {:?}, GANTRY_REMOTE_PY_LOGIN = \"device\" }}\n",
+            python_adapter()
+                .canonicalize()
+                .expect("adapter path")
+                .display()
+                .to_string(),
+            root.display().to_string()
+        ),
+    );
+
+    let out = p.run(&["remote", "login", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let device_dir = root.join("device");
+    let prefix = format!("open file://{} and enter the code ", device_dir.display());
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no device-code instructions in:\n{stdout}"));
+    let code = line[prefix.len()..]
+        .split_whitespace()
+        .next()
+        .expect("a code after the prefix")
+        .to_string();
+    assert!(line.ends_with("s)"), "{line}");
+    assert!(stdout.contains("py: not authenticated"), "{stdout}");
+
+    // Not approved yet: the same code again, still no session.
+    let out = p.run(&["remote", "login", "py"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&code),
+        "{}",
+        text(&out)
+    );
+    // Approving it (what visiting the URI does) lets the next login open the session.
+    std::fs::create_dir_all(&device_dir).expect("device dir");
+    std::fs::write(device_dir.join(&code), "").expect("approving the code");
+    let out = p.run(&["remote", "login", "py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("py: authenticated as "), "{stdout}");
+    assert!(!stdout.contains("enter the code"), "{stdout}");
+}
