@@ -30,6 +30,20 @@ fn python_adapter() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/python/gantry_remote_py.py")
 }
 
+/// Writes a gantry.toml with remote `py` served by the Python adapter rooted at `root`;
+/// `settings` and `env` are extra TOML lines and inline-table entries.
+fn python_remote(p: &Project, root: &Path, settings: &str, env: &str) {
+    let adapter = python_adapter().canonicalize().expect("adapter path");
+    p.write(
+        "gantry.toml",
+        &format!(
+            "[remotes.py]\ncommand = {:?}\n{settings}env = {{ GANTRY_REMOTE_PY_ROOT = {:?}{env} }}\n",
+            adapter.display().to_string(),
+            root.display().to_string()
+        ),
+    );
+}
+
 fn has_python() -> bool {
     Command::new("python3")
         .arg("--version")
@@ -106,18 +120,7 @@ fn the_python_adapter_passes_gantry_remote_test() {
     }
     let p = Project::new();
     let root = p.path().join("py-root");
-    p.write(
-        "gantry.toml",
-        &format!(
-            "[remotes.py]\ncommand = {:?}\nenv = {{ GANTRY_REMOTE_PY_ROOT = {:?} }}\n",
-            python_adapter()
-                .canonicalize()
-                .expect("adapter path")
-                .display()
-                .to_string(),
-            root.display().to_string()
-        ),
-    );
+    python_remote(&p, &root, "", "");
     let out = p.run(&["remote", "lock", "py"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = p.run(&["remote", "test", "py", "--frozen"]);
@@ -253,18 +256,11 @@ fn path_lookup_needs_the_opt_in_and_relative_commands_are_refused() {
 #[test]
 fn login_opens_the_session_a_remote_requires() {
     let p = Project::new();
-    p.write(
-        "gantry.toml",
-        &format!(
-            "[remotes.py]\ncommand = {:?}\nrate-per-second = 50\nrate-burst = 2\n\
-             env = {{ GANTRY_REMOTE_PY_ROOT = {:?}, GANTRY_REMOTE_PY_LOGIN = \"required\" }}\n",
-            python_adapter()
-                .canonicalize()
-                .expect("adapter path")
-                .display()
-                .to_string(),
-            p.path().join("py-root").display().to_string()
-        ),
+    python_remote(
+        &p,
+        &p.path().join("py-root"),
+        "rate-per-second = 50\nrate-burst = 2\n",
+        ", GANTRY_REMOTE_PY_LOGIN = \"required\"",
     );
     p.write("app.pack", "pack bytes\n");
 
@@ -312,19 +308,7 @@ fn login_opens_the_session_a_remote_requires() {
 fn device_code_login_prints_the_code_and_opens_the_session_once_approved() {
     let p = Project::new();
     let root = p.path().join("py-root");
-    p.write(
-        "gantry.toml",
-        &format!(
-            "[remotes.py]\ncommand = {:?}\n\
-             env = {{ GANTRY_REMOTE_PY_ROOT = {:?}, GANTRY_REMOTE_PY_LOGIN = \"device\" }}\n",
-            python_adapter()
-                .canonicalize()
-                .expect("adapter path")
-                .display()
-                .to_string(),
-            root.display().to_string()
-        ),
-    );
+    python_remote(&p, &root, "", ", GANTRY_REMOTE_PY_LOGIN = \"device\"");
 
     let out = p.run(&["remote", "login", "py"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
