@@ -3,7 +3,8 @@
 //! answers on stdout (see `wire.rs`), so a step costs a process spawn instead of an API
 //! exec. Each step runs in its own process group, which lets a stop signal exactly the
 //! step's processes. When stdin closes (gantry went away) every group still running is
-//! killed and the shim exits. Built with the standard library only, linked statically,
+//! killed and the shim exits. `gantry-shim --idle` is the job container's PID 1 and reaps
+//! orphaned step processes. Built with the standard library only, linked statically,
 //! so it runs in any Linux image.
 
 mod wire;
@@ -19,6 +20,23 @@ use std::time::Duration;
 
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+}
+
+/// `--idle`: the job container's PID 1. It keeps the container alive, as `tail -f
+/// /dev/null` would, and also reaps what steps leave behind: a background process whose
+/// parent exited is re-parented to PID 1, and only a PID 1 that waits keeps the process
+/// table free of zombies. PID 1 has no children of its own to confuse with them.
+fn idle() -> ! {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid(2) writes the status into our own local.
+        let reaped = unsafe { waitpid(-1, &mut status, 0) };
+        if reaped <= 0 {
+            // No children (ECHILD): look again in a while.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
 
 /// After a step's process exits, how long its output pipes may stay open (held by a
@@ -193,6 +211,9 @@ fn read_files(payload: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--idle") {
+        idle();
+    }
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
     let groups: Groups = Arc::new(Mutex::new(HashMap::new()));
     send(&out, wire::HELLO, 0, wire::HELLO_V1);

@@ -48,6 +48,8 @@ pub struct EnvCore {
     seeded: tokio::sync::Mutex<bool>,
     /// Whether job containers get the shim (see `shim.rs`).
     pub(crate) shim: bool,
+    /// Docker Engine bundles an init (`docker-init`); Podman's needs catatonit installed.
+    engine_has_init: bool,
     primary: tokio::sync::OnceCell<Arc<DockerContainer>>,
 }
 
@@ -160,6 +162,7 @@ impl EnvCore {
             created: Mutex::new(Vec::new()),
             seeded: tokio::sync::Mutex::new(false),
             shim,
+            engine_has_init: !backend.facts.podman,
             primary: tokio::sync::OnceCell::new(),
         })
     }
@@ -297,13 +300,18 @@ impl EnvCore {
             ..Default::default()
         };
         options.apply(&mut host);
+        let with_workspace = kind != ContainerKind::Service || spec.mount_workspace;
+        let shim_init = kind == ContainerKind::Job && self.shim && with_workspace;
+        if kind == ContainerKind::Job && !shim_init && self.engine_has_init {
+            // Without the shim as PID 1, the engine's init reaps orphaned step processes.
+            host.init = Some(true);
+        }
         let mut binds: Vec<String> = spec
             .volumes
             .iter()
             .chain(flags.volumes.iter())
             .cloned()
             .collect();
-        let with_workspace = kind != ContainerKind::Service || spec.mount_workspace;
         if with_workspace {
             binds.push(format!("{}:{WORK_ROOT}", self.volume));
             if self.workspace.bind {
@@ -344,6 +352,12 @@ impl EnvCore {
                     )])),
                 });
         let (entrypoint, command) = match kind {
+            // The shim is in the volume before the container starts: it idles as PID 1
+            // and reaps orphaned step processes, which `tail` would leave as zombies.
+            ContainerKind::Job if shim_init => (
+                Some(vec![crate::shim::PATH.to_string(), "--idle".to_string()]),
+                Some(Vec::new()),
+            ),
             ContainerKind::Job => (
                 Some(IDLE.iter().map(|s| s.to_string()).collect()),
                 Some(Vec::new()),

@@ -937,3 +937,45 @@ fn engines_are_connected_only_for_jobs_that_use_them() {
     assert!(listener.accept().is_ok(), "the engine was never asked");
     assert!(text(&out).contains("docker"), "{}", text(&out));
 }
+
+const ORPHANS: &str = r#"
+jobs:
+  orphans:
+    runs-on: ubuntu-latest
+    steps:
+      - shell: sh
+        run: |
+          # The subshell exits at once: its `sleep` is orphaned and re-parented to PID 1.
+          (sleep 0.2 &)
+          true
+      - shell: sh
+        run: |
+          sleep 1.5
+          echo "zombies=$(grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)"
+"#;
+
+/// A background process a step leaves behind is reaped once it exits: the job
+/// container's PID 1 waits for orphans instead of leaving zombies.
+fn reaps_orphans(engine: Engine, label_options: &str) {
+    if !engine.available() {
+        return;
+    }
+    let (p, ws) = project(ORPHANS);
+    let platform = format!("{}{label_options}", engine.platform());
+    let (out, events) = run_json(&p, &ws, engine, &["-P", &platform]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = output(&events, "orphans");
+    assert!(log.contains("zombies=0"), "{log}");
+}
+
+#[test]
+fn docker_job_container_reaps_orphaned_step_processes() {
+    reaps_orphans(DOCKER, "");
+    // Without the shim, Docker's own init is PID 1.
+    reaps_orphans(DOCKER, "?exec=api");
+}
+
+#[test]
+fn podman_job_container_reaps_orphaned_step_processes() {
+    reaps_orphans(PODMAN, "");
+}
