@@ -295,14 +295,14 @@ pub fn plugin_config(
     let source = match (&section.command, &section.address) {
         (Some(command), None) => {
             let command = base.join(command);
-            let lock = gantry_plugin::lock::LockFile::load(&config.lock_path())
+            let pins = gantry_plugin::lock::load(&config.lock_path())
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             PluginSource::Launch(LaunchSpec {
                 name: name.into(),
                 command,
                 args: section.args.clone(),
                 env: section.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                sha256: lock.plugins.get(name).map(|p| p.sha256.clone()),
+                sha256: pins.get(name).map(|p| p.sha256.clone()),
             })
         }
         (None, Some(address)) => PluginSource::Connect {

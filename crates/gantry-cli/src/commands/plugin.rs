@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_backend::{Backend, LabelSpec};
-use gantry_plugin::lock::{digest_file, LockFile, Pin};
+use gantry_plugin::lock::{digest_file, Pin};
 use gantry_plugin::{ClientTls, LaunchSpec, PluginBackend, PluginConfig, PluginSource};
 use gantry_state::StateDir;
 
@@ -137,16 +137,15 @@ fn pin(args: &PluginPinArgs, config: &Config) -> Result<Outcome, CliError> {
     let command = base.join(command);
     let sha256 = digest_file(&command).map_err(|e| CliError::Usage(e.to_string()))?;
     let path = config.lock_path();
-    let mut lock = LockFile::load(&path).map_err(|e| CliError::Usage(e.to_string()))?;
-    let previous = lock.plugins.insert(
-        args.name.clone(),
+    let previous = gantry_plugin::lock::pin(
+        &path,
+        &args.name,
         Pin {
             command: command.clone(),
             sha256: sha256.clone(),
         },
-    );
-    lock.save(&path)
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    )
+    .map_err(|e| CliError::Other(e.to_string()))?;
     match previous {
         Some(p) if p.sha256 == sha256 => println!("{}: unchanged, sha256 {sha256}", args.name),
         Some(p) => println!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gantry_remote::conformance;
-use gantry_remote::lock::{digest_file, AdapterLock, AdapterPin};
+use gantry_remote::lock::{digest_file, AdapterPin};
 use gantry_remote::protocol::{ReleaseInfo, Target};
 use gantry_remote::{Adapter, AdapterConfig, AdapterSource, PushOptions, RemoteError};
 
@@ -72,8 +72,8 @@ fn adapter_config(config: &Config, name: &str, frozen: bool) -> Result<AdapterCo
 /// Opens remote `name`'s adapter with its pin from gantry.lock.
 fn open(config: &Config, name: &str, frozen: bool) -> Result<Adapter, CliError> {
     let mut cfg = adapter_config(config, name, frozen)?;
-    let lock = AdapterLock::load(&config.lock_path()).map_err(cli_error)?;
-    cfg.pin = lock.adapters.get(name).cloned();
+    let pins = gantry_remote::lock::load(&config.lock_path()).map_err(cli_error)?;
+    cfg.pin = pins.get(name).cloned();
     Adapter::open(cfg).map_err(cli_error)
 }
 
@@ -149,13 +149,13 @@ fn list(config: &Config) -> Result<Outcome, CliError> {
         println!("no remotes configured (add [remotes.NAME] to gantry.toml)");
         return Ok(Outcome::Success);
     }
-    let lock = AdapterLock::load(&config.lock_path()).map_err(cli_error)?;
+    let pins = gantry_remote::lock::load(&config.lock_path()).map_err(cli_error)?;
     for name in config.remotes.keys() {
         let cfg = adapter_config(config, name, false)?;
         let (adapter, status) = match cfg.resolve() {
             Err(e) => ("-".to_string(), format!("unusable: {e}")),
             Ok(path) => {
-                let status = match lock.adapters.get(name) {
+                let status = match pins.get(name) {
                     None => "unpinned".to_string(),
                     Some(pin) if pin.command != path => {
                         format!("pinned for another path ({})", pin.command.display())
@@ -198,9 +198,7 @@ async fn lock(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliErro
     let adapter = Adapter::open(cfg).map_err(cli_error)?;
     let caps = adapter.capabilities().await.map_err(cli_error)?;
     let path = config.lock_path();
-    let mut lock = AdapterLock::load(&path).map_err(cli_error)?;
-    let previous = lock.adapters.insert(args.name.clone(), pin);
-    lock.save(&path).map_err(cli_error)?;
+    let previous = gantry_remote::lock::pin(&path, &args.name, pin).map_err(cli_error)?;
     match previous {
         Some(p) if p.sha256 == sha256 && p.command == command => {
             println!("{}: unchanged, sha256 {sha256}", args.name)
