@@ -105,6 +105,8 @@ impl ArtifactStore for S3Store {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 1 << 20];
+        // Once `shutdown` ran, the writer can no longer be aborted (object_store panics).
+        let mut shut_down = false;
         let result: Result<(), StoreError> = async {
             loop {
                 let n = data
@@ -121,6 +123,7 @@ impl ArtifactStore for S3Store {
                     .await
                     .map_err(|e| s3err("put", key.as_str(), e))?;
             }
+            shut_down = true;
             writer
                 .shutdown()
                 .await
@@ -128,7 +131,10 @@ impl ArtifactStore for S3Store {
         }
         .await;
         if let Err(e) = result {
-            let _ = writer.abort().await;
+            // A failed completion leaves no object; the server expires the parts.
+            if !shut_down {
+                let _ = writer.abort().await;
+            }
             return Err(e);
         }
         let sha256: String = hasher

@@ -136,3 +136,43 @@ async fn s3_store_contract() {
     .expect("store");
     exercise(&store, "t").await;
 }
+
+/// An S3 server that fails every request (here: the completing PUT) makes `put` an error
+/// naming the key, never a panic, and leaves no object behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_s3_server_is_an_error_not_a_panic() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    let store = S3Store::new(&S3Config {
+        endpoint: Some(format!("http://{addr}")),
+        bucket: "gantry-test".into(),
+        region: "us-east-1".into(),
+        access_key_id: "gantry-test".into(),
+        secret_access_key: "gantry-test-secret".into(),
+        prefix: "failing".into(),
+    })
+    .expect("store");
+    let key = ObjectKey::new("runs/r1/artifacts/dist.tar").expect("key");
+    let data: &[u8] = b"artifact bytes";
+    let err = store
+        .put(&key, Box::new(data))
+        .await
+        .expect_err("the server fails every request");
+    assert!(err.to_string().contains("dist.tar"), "{err}");
+}
