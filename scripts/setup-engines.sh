@@ -6,6 +6,8 @@
 set -euo pipefail
 
 say() { echo "setup-engines: $*"; }
+# shellcheck source=daemon.sh
+. "$(dirname "$0")/daemon.sh"
 need_root() { if [ "$(id -u)" -ne 0 ]; then say "must run as root to install and start engines"; exit 1; fi; }
 
 wait_for() { # wait_for SECONDS CMD...
@@ -63,13 +65,8 @@ if [ ! -f "$REGCONF" ]; then
   RESTART_PODMAN=1
 fi
 PODMAN_SOCK=/run/gantry-podman.sock
-# A service started from a checkout that was deleted since answers pings but fails every
-# container start ("write child: broken pipe"): restart it.
-for pid in $(pgrep -f "podman system service --time=0 unix://$PODMAN_SOCK" || true); do
-  case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in
-    *" (deleted)") say "podman service $pid lost its working directory: restarting it"; RESTART_PODMAN=1 ;;
-  esac
-done
+# A service started from a checkout deleted since fails every container start.
+if stop_if_orphaned "podman system service --time=0 unix://$PODMAN_SOCK"; then RESTART_PODMAN=1; fi
 if [ -n "$RESTART_PODMAN" ]; then
   pkill -f "podman system service --time=0 unix://$PODMAN_SOCK" 2>/dev/null || true
   sleep 0.5

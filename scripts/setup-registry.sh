@@ -38,6 +38,9 @@ YML
 
 # Podman is told the registry is plain HTTP by setup-engines.sh (it reads that at start).
 
+# shellcheck source=daemon.sh
+. "$(dirname "$0")/daemon.sh"
+stop_if_orphaned "docker-registry serve $CONF" || true
 answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/")" = 401 ]; }
 if ! answers; then
   echo "setup-registry: starting docker-registry on $REG"

@@ -16,6 +16,9 @@ fi
 S3S="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"
 
 mkdir -p "$ROOT/gantry-test"
+# shellcheck source=daemon.sh
+. "$(dirname "$0")/daemon.sh"
+stop_if_orphaned "s3s-fs --host 127.0.0.1 --port $PORT" || true
 if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
   echo "setup-s3: something already answers on 127.0.0.1:$PORT"
   exit 0

@@ -163,7 +163,6 @@ jobs:
 #[test]
 fn artifacts_cross_from_the_host_into_a_container() {
     if !docker_available() {
-        eprintln!("skipping: no docker");
         return;
     }
     let p = project_with(
@@ -213,17 +212,16 @@ jobs:
 
 /// Whether the S3 server of scripts/setup-s3.sh answers; under CI=true it must.
 fn s3_available() -> bool {
-    let ok = std::net::TcpStream::connect("127.0.0.1:9000").is_ok();
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("no S3 server on 127.0.0.1:9000 and CI=true: run scripts/setup-s3.sh");
-    }
-    ok
+    crate::harness::required(
+        std::net::TcpStream::connect("127.0.0.1:9000").is_ok(),
+        "no S3 server on 127.0.0.1:9000",
+        "run scripts/setup-s3.sh",
+    )
 }
 
 #[test]
 fn artifacts_round_trip_through_an_s3_server() {
     if !s3_available() {
-        eprintln!("skipping: no S3 server");
         return;
     }
     let p = project_with(ROUND_TRIP);

@@ -38,19 +38,11 @@ impl Engine {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok && std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{} is not answering on {} and CI=true: run scripts/setup-engines.sh",
-                self.scheme, self.socket
-            );
-        }
-        if !ok {
-            eprintln!(
-                "skipping: {} is not answering on {}",
-                self.scheme, self.socket
-            );
-        }
-        ok
+        crate::harness::required(
+            ok,
+            &format!("{} is not answering on {}", self.scheme, self.socket),
+            "run scripts/setup-engines.sh",
+        )
     }
 
     fn platform(self) -> String {

@@ -45,10 +45,14 @@ fn python_remote(p: &Project, root: &Path, settings: &str, env: &str) {
 }
 
 fn has_python() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    crate::harness::required(
+        Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "no python3",
+        "apt-get install python3",
+    )
 }
 
 /// gantry.toml with remote `origin` on gantry-remote-fs rooted in the project.
@@ -115,7 +119,6 @@ fn push_and_pull_round_trip_through_gantry_remote_fs() {
 #[test]
 fn the_python_adapter_passes_gantry_remote_test() {
     if !has_python() {
-        eprintln!("skipping: no python3");
         return;
     }
     let p = Project::new();
@@ -137,7 +140,6 @@ fn the_python_adapter_passes_gantry_remote_test() {
 #[test]
 fn a_tampered_adapter_is_refused_and_frozen_refuses_unpinned() {
     if !has_python() {
-        eprintln!("skipping: no python3");
         return;
     }
     let p = Project::new();
