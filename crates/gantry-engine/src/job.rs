@@ -68,6 +68,10 @@ pub(crate) struct JobRun {
     pub file_env: IndexMap<String, String>,
     /// Whether the target has bash (GitHub's default shell), once asked.
     pub has_bash: Option<bool>,
+    /// Whether the step files (`$GITHUB_OUTPUT`, `_ENV`, `_PATH`, `_STEP_SUMMARY`) are
+    /// known to exist and be empty, as the last step left them: then the next step need
+    /// not truncate them.
+    pub step_files_clean: bool,
 }
 
 impl JobRun {
@@ -381,6 +385,7 @@ async fn run_in_environment(
         path_additions: Vec::new(),
         file_env: IndexMap::new(),
         has_bash: None,
+        step_files_clean: false,
     };
     for step in &job.steps {
         if cancel.is_cancelled() {

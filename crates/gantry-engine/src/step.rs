@@ -245,12 +245,16 @@ impl JobRun {
         let env_file = format!("{files}.env");
         let path_file = format!("{files}.path");
         let summary_file = format!("{files}.summary");
-        // Written in one call just before the step runs (one round trip on remote backends).
-        let mut prepared: Vec<(String, Vec<u8>, u32)> =
+        // Written in one call just before the step runs (one round trip on remote backends);
+        // files the last step left empty are not truncated again.
+        let mut prepared: Vec<(String, Vec<u8>, u32)> = if self.step_files_clean {
+            Vec::new()
+        } else {
             [&output_file, &env_file, &path_file, &summary_file]
                 .into_iter()
                 .map(|f| (f.clone(), Vec::new(), 0o666))
-                .collect();
+                .collect()
+        };
         let mut env = self.process_env(step, matches!(step.body, StepBody::Run { .. }));
         for (var, file) in [
             ("OUTPUT", &output_file),
@@ -362,6 +366,8 @@ impl JobRun {
                 "step `{name}`: preparing its script and env files: {e}"
             ));
         }
+        // The step may write them; reading them back afterwards tells again.
+        self.step_files_clean = false;
         let driven = drive(&target, req, &route, timeout, &self.cancel, self.grace).await;
         let (result, cause) = (driven.result, driven.cause);
         if !Arc::ptr_eq(&target, &self.target) {
@@ -387,7 +393,7 @@ impl JobRun {
                     paths: Vec::new(),
                 };
                 if let Err(e) = self
-                    .read_files(&mut a, &output_file, &env_file, &path_file)
+                    .read_files(&mut a, [&output_file, &env_file, &path_file, &summary_file])
                     .await
                 {
                     a.outcome = Conclusion::Failure;
@@ -420,19 +426,19 @@ impl JobRun {
         attempt
     }
 
-    async fn read_files(
-        &self,
-        a: &mut Attempt,
-        output: &str,
-        env: &str,
-        path: &str,
-    ) -> Result<(), String> {
-        let paths = [output.to_string(), env.to_string(), path.to_string()];
+    /// Reads back the output, env and path files (and the summary, only to know whether
+    /// all four are empty again) into `a`.
+    async fn read_files(&mut self, a: &mut Attempt, files: [&String; 4]) -> Result<(), String> {
+        let paths: Vec<String> = files.iter().map(|f| f.to_string()).collect();
         let contents = self
             .target
             .read_files(&paths)
             .await
             .map_err(|e| format!("reading the step's env files: {e}"))?;
+        self.step_files_clean = contents.len() == paths.len()
+            && contents
+                .iter()
+                .all(|c| c.as_ref().is_some_and(|b| b.is_empty()));
         let text = |i: usize| {
             contents
                 .get(i)

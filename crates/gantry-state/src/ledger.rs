@@ -210,13 +210,15 @@ impl Ledger {
     pub fn upsert_job(&self, run_id: &str, job: &JobRecord) -> Result<(), StateError> {
         let outputs = serde_json::to_string(&job.outputs).unwrap_or_else(|_| "{}".into());
         self.lock()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO jobs (run_id, key, seq, name, status, backend, started_at, finished_at, outputs, error)
                  VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs WHERE run_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(run_id, key) DO UPDATE SET name = excluded.name, status = excluded.status,
                    backend = COALESCE(excluded.backend, backend), started_at = COALESCE(excluded.started_at, started_at),
                    finished_at = excluded.finished_at, outputs = excluded.outputs, error = excluded.error",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     run_id,
                     job.key,
                     job.name,
@@ -226,8 +228,8 @@ impl Ledger {
                     job.finished_at,
                     outputs,
                     job.error
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.db(e))?;
         Ok(())
     }
@@ -241,7 +243,7 @@ impl Ledger {
     ) -> Result<(), StateError> {
         let outputs = serde_json::to_string(&step.outputs).unwrap_or_else(|_| "{}".into());
         self.lock()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO steps (run_id, job_key, idx, step_id, name, status, outcome, exit_code, attempts,
                                     started_at, finished_at, outputs, log_path, log_offset, log_len)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
@@ -251,7 +253,9 @@ impl Ledger {
                    finished_at = excluded.finished_at, outputs = excluded.outputs,
                    log_path = COALESCE(excluded.log_path, log_path),
                    log_offset = COALESCE(excluded.log_offset, log_offset), log_len = COALESCE(excluded.log_len, log_len)",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     run_id,
                     job_key,
                     step.index as i64,
@@ -267,8 +271,8 @@ impl Ledger {
                     step.log_path,
                     step.log_offset.map(|v| v as i64),
                     step.log_len.map(|v| v as i64)
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.db(e))?;
         Ok(())
     }

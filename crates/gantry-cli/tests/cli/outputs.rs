@@ -360,3 +360,53 @@ jobs:
         );
     }
 }
+
+/// Every step starts with empty env, output, path and summary files, whether the steps
+/// before it wrote to them or not (gantry skips truncating files it knows are empty).
+#[test]
+fn every_step_starts_with_empty_step_files() {
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        r#"
+defaults:
+  run:
+    shell: sh
+jobs:
+  files:
+    runs-on: host
+    steps:
+      - id: one
+        run: |
+          echo "a=1" >> "$GITHUB_OUTPUT"
+          echo "summary one" >> "$GITHUB_STEP_SUMMARY"
+      - id: two
+        run: "true"
+      - id: three
+        run: |
+          wc -c < "$GITHUB_OUTPUT" | sed 's/^/three-before=/'
+          echo "b=2" >> "$GITHUB_OUTPUT"
+      - id: four
+        run: |
+          cat "$GITHUB_OUTPUT" "$GITHUB_ENV" "$GITHUB_PATH" "$GITHUB_STEP_SUMMARY" | wc -c | sed 's/^ */four-sees=/'
+          rm "$GITHUB_OUTPUT"
+      - id: five
+        run: test -f "$GITHUB_OUTPUT" && wc -c < "$GITHUB_OUTPUT" | sed 's/^ */five-sees=/'
+      - run: |
+          echo "one=${{ steps.one.outputs.a }}/${{ steps.one.outputs.b }}"
+          echo "three=${{ steps.three.outputs.a }}/${{ steps.three.outputs.b }}"
+"#,
+    );
+    let (out, events) = p.run_json("wf.yml", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let o = output(&events, "files");
+    for want in [
+        "three-before=0",
+        "four-sees=0",
+        "five-sees=0",
+        "one=1/",
+        "three=/2",
+    ] {
+        assert!(o.contains(want), "missing `{want}` in {o}");
+    }
+}
