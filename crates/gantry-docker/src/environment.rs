@@ -115,25 +115,6 @@ impl EnvCore {
             })
             .await
             .map_err(|e| backend.err("creating the job volume", e))?;
-        let network_created = tokio::sync::OnceCell::new();
-        if backend.facts.podman {
-            let created = docker
-                .create_network(NetworkCreateRequest {
-                    name: name.clone(),
-                    driver: Some("bridge".into()),
-                    labels: Some(labels.clone()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| backend.err("creating the job network", e));
-            if let Err(e) = created {
-                let _ = docker
-                    .remove_volume(&volume, None::<RemoveVolumeOptions>)
-                    .await;
-                return Err(e);
-            }
-            let _ = network_created.set(());
-        }
         let mut runner = RunnerInfo::new(
             backend.config.runner_name.clone(),
             backend.capabilities_os(),
@@ -147,11 +128,11 @@ impl EnvCore {
             req.workspace.bind || options.bind,
         );
         let shim = !options.exec_api && crate::shim::runs_on(&backend.facts.arch);
-        Ok(EnvCore {
+        let core = EnvCore {
             docker,
             backend_id: backend.config.id.clone(),
             network: name.clone(),
-            network_created,
+            network_created: tokio::sync::OnceCell::new(),
             name,
             volume,
             labels,
@@ -164,7 +145,17 @@ impl EnvCore {
             shim,
             engine_has_init: !backend.facts.podman,
             primary: tokio::sync::OnceCell::new(),
-        })
+        };
+        if backend.facts.podman {
+            if let Err(e) = core.ensure_network().await {
+                let _ = core
+                    .docker
+                    .remove_volume(&core.volume, None::<RemoveVolumeOptions>)
+                    .await;
+                return Err(e);
+            }
+        }
+        Ok(core)
     }
 
     /// Creates the job network once; later calls wait for or reuse the first.
