@@ -121,6 +121,21 @@ impl PinFile {
     }
 }
 
+/// The pins of `kind` in the lock file at `path` (a missing file has none).
+pub fn load(path: &Path, kind: &str) -> Result<BTreeMap<String, Pin>, PinError> {
+    PinFile::load(path)?.pins(kind)
+}
+
+/// Pins `name` among `kind` in the lock file at `path`, keeping everything else in it;
+/// returns the pin it replaced.
+pub fn pin(path: &Path, kind: &str, name: &str, pin: Pin) -> Result<Option<Pin>, PinError> {
+    let mut file = PinFile::load(path)?;
+    let previous = file.get(kind, name)?;
+    file.set(kind, name, pin);
+    file.save(path)?;
+    Ok(previous)
+}
+
 /// The sha256 of everything `reader` yields, as lowercase hex.
 pub fn sha256_hex(mut reader: impl Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();

@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use gantry_pin::{sha256_hex, Pin};
-use gantry_pin::{PinError, PinFile};
 
 use crate::error::PluginError;
 
 /// The table of gantry.lock that plugins pin into.
 const KIND: &str = "plugins";
 
-fn lock_error(e: PinError) -> PluginError {
+fn lock_error(e: gantry_pin::PinError) -> PluginError {
     PluginError::Lock {
         path: e.path,
         reason: e.reason,
@@ -22,19 +21,13 @@ fn lock_error(e: PinError) -> PluginError {
 
 /// Every plugin pin in the lock file at `path` (a missing file has none).
 pub fn load(path: &Path) -> Result<BTreeMap<String, Pin>, PluginError> {
-    PinFile::load(path)
-        .and_then(|f| f.pins(KIND))
-        .map_err(lock_error)
+    gantry_pin::load(path, KIND).map_err(lock_error)
 }
 
 /// Pins plugin `name` in the lock file at `path`, keeping every other table; returns the
 /// pin it replaced.
 pub fn pin(path: &Path, name: &str, pin: Pin) -> Result<Option<Pin>, PluginError> {
-    let mut file = PinFile::load(path).map_err(lock_error)?;
-    let previous = file.get(KIND, name).map_err(lock_error)?;
-    file.set(KIND, name, pin);
-    file.save(path).map_err(lock_error)?;
-    Ok(previous)
+    gantry_pin::pin(path, KIND, name, pin).map_err(lock_error)
 }
 
 /// The sha256 of the file at `path`.

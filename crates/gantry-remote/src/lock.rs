@@ -6,14 +6,13 @@ use std::path::Path;
 
 pub(crate) use gantry_pin::hex;
 pub use gantry_pin::{sha256_hex, Pin as AdapterPin};
-use gantry_pin::{PinError, PinFile};
 
 use crate::error::RemoteError;
 
 /// The table of gantry.lock that remote adapters pin into.
 const KIND: &str = "adapters";
 
-fn lock_error(e: PinError) -> RemoteError {
+fn lock_error(e: gantry_pin::PinError) -> RemoteError {
     RemoteError::Lock {
         path: e.path,
         reason: e.reason,
@@ -22,19 +21,13 @@ fn lock_error(e: PinError) -> RemoteError {
 
 /// Every adapter pin in the lock file at `path`, by remote name (a missing file has none).
 pub fn load(path: &Path) -> Result<BTreeMap<String, AdapterPin>, RemoteError> {
-    PinFile::load(path)
-        .and_then(|f| f.pins(KIND))
-        .map_err(lock_error)
+    gantry_pin::load(path, KIND).map_err(lock_error)
 }
 
 /// Pins remote `name`'s adapter in the lock file at `path`, keeping every other table;
 /// returns the pin it replaced.
 pub fn pin(path: &Path, name: &str, pin: AdapterPin) -> Result<Option<AdapterPin>, RemoteError> {
-    let mut file = PinFile::load(path).map_err(lock_error)?;
-    let previous = file.get(KIND, name).map_err(lock_error)?;
-    file.set(KIND, name, pin);
-    file.save(path).map_err(lock_error)?;
-    Ok(previous)
+    gantry_pin::pin(path, KIND, name, pin).map_err(lock_error)
 }
 
 /// The sha256 of the file at `path`.
