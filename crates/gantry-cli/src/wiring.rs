@@ -105,6 +105,13 @@ pub async fn registry(
         jobs.iter()
             .any(|j| j.containers && registry.mapped_backend(&j.labels).as_deref() == Some("host"))
     });
+    if let Some(c) = config.host.containers.as_deref() {
+        if c != "none" && !ENGINES.iter().any(|(id, _)| *id == c) {
+            return Err(CliError::Usage(format!(
+                "[host] containers = \"{c}\" in gantry.toml: not an engine gantry knows (docker, podman, none)"
+            )));
+        }
+    }
     let wanted_engines: Vec<bool> = ENGINES.iter().map(|(id, _)| runs_on(id)).collect();
     let wanted_plugins: Vec<bool> = config.plugins.keys().map(|n| runs_on(n)).collect();
 
@@ -177,7 +184,7 @@ pub async fn registry(
             Some(e) => Some(e.clone()),
             None => {
                 return Err(CliError::Usage(format!(
-                    "[host] containers = \"{id}\": that engine is not available (known: docker, podman, none)"
+                    "[host] containers = \"{id}\" in gantry.toml: that engine is not available here (see `gantry probe`), or set it to \"none\""
                 )))
             }
         },

@@ -98,3 +98,23 @@ fn garbage_is_a_diagnostic_not_a_panic() {
         assert!(!stderr(&out).contains("panicked"), "{}", text(&out));
     }
 }
+
+/// A misspelt `[host] containers` engine is refused even by a workflow that runs no
+/// container, naming the setting and the values it takes.
+#[test]
+fn an_unknown_host_container_engine_is_a_usage_error() {
+    let p = Project::new();
+    p.write("gantry.toml", "[host]\ncontainers = \"dokcer\"\n");
+    p.write(
+        "wf.yml",
+        "jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: echo hi\n",
+    );
+    let out = p.run(&["validate", "wf.yml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[host] containers = \"dokcer\"")
+            && stderr.contains("docker, podman, none"),
+        "{stderr}"
+    );
+}
