@@ -380,20 +380,40 @@ impl DockerContainer {
                 ..Default::default()
             }),
         );
+        // The exit is awaited alongside the logs: Podman's followed logs do not always end
+        // when a quick container exits, so once it has exited, output that stays quiet for
+        // LOG_DRAIN ends the step.
+        let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
+        let mut exit: Option<i64> = None;
+        let drain = tokio::time::sleep(LOG_DRAIN);
+        tokio::pin!(drain);
         let mut stop_open = true;
         loop {
             tokio::select! {
-                item = logs.next() => match item {
-                    Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
-                        let _ = output.send(OutputChunk { stream: Stream::Stdout, data: message }).await;
+                item = logs.next() => {
+                    if exit.is_some() {
+                        drain.as_mut().reset(tokio::time::Instant::now() + LOG_DRAIN);
                     }
-                    Some(Ok(LogOutput::StdErr { message })) => {
-                        let _ = output.send(OutputChunk { stream: Stream::Stderr, data: message }).await;
+                    match item {
+                        Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
+                            let _ = output.send(OutputChunk { stream: Stream::Stdout, data: message }).await;
+                        }
+                        Some(Ok(LogOutput::StdErr { message })) => {
+                            let _ = output.send(OutputChunk { stream: Stream::Stderr, data: message }).await;
+                        }
+                        Some(Ok(LogOutput::StdIn { .. })) => {}
+                        Some(Err(e)) => return Err(BackendError::Exec(format!("step container logs: {e}"))),
+                        None => break,
                     }
-                    Some(Ok(LogOutput::StdIn { .. })) => {}
-                    Some(Err(e)) => return Err(BackendError::Exec(format!("step container logs: {e}"))),
-                    None => break,
-                },
+                }
+                waited = wait.next(), if exit.is_none() => {
+                    exit = Some(exit_code(waited)?);
+                    drain.as_mut().reset(tokio::time::Instant::now() + LOG_DRAIN);
+                }
+                _ = &mut drain, if exit.is_some() => {
+                    tracing::debug!("step container {}: logs still open {LOG_DRAIN:?} after its exit; done", crate::backend::short(&id));
+                    break;
+                }
                 changed = stop.changed(), if stop_open => {
                     if changed.is_err() { stop_open = false; continue; }
                     let signal = match *stop.borrow_and_update() {
@@ -405,18 +425,28 @@ impl DockerContainer {
                 }
             }
         }
-        let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
-        let code = match wait.next().await {
-            Some(Ok(r)) => r.status_code,
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => {
-                return Err(BackendError::Exec(format!(
-                    "waiting for the step container: {e}"
-                )))
-            }
-            None => -1,
+        let code = match exit {
+            Some(code) => code,
+            None => exit_code(wait.next().await)?,
         };
         Ok(ExitStatus::code(code as i32))
+    }
+}
+
+/// How long a step container's logs may stay open, silent, after it exited.
+const LOG_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The exit code from a container wait's first answer.
+fn exit_code(
+    waited: Option<Result<bollard::models::ContainerWaitResponse, bollard::errors::Error>>,
+) -> Result<i64, BackendError> {
+    match waited {
+        Some(Ok(r)) => Ok(r.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(BackendError::Exec(format!(
+            "waiting for the step container: {e}"
+        ))),
+        None => Ok(-1),
     }
 }
 
