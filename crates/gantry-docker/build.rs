@@ -3,6 +3,9 @@
 //! no static C library) an empty file is embedded and every step uses the Engine API
 //! exec path instead; the build says so.
 
+// A build script reports failure by panicking: that is what cargo shows the user.
+#![allow(clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

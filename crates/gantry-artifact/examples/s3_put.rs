@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Baseline for bench/artifacts.py: one plain `PUT` of FILE's bytes to the S3 server with
 //! the same client library the S3 store uses. Prints the seconds the PUT took.
 //!

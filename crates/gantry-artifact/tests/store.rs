@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store contract on both backends: round trips, dedup, list and delete, and an
 //! interrupted upload that must leave nothing behind (the S3 case against the real
 //! server of scripts/setup-s3.sh).

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 /// backend plugin.
 #[derive(Debug, Parser)]
 #[command(name = "gantry", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (default: ./gantry.toml, then $XDG_CONFIG_HOME/gantry/config.toml).
     #[arg(long, global = true, env = "GANTRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -20,7 +20,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a workflow (default: the workflows in .gantry/workflows, .github/workflows, .forgejo/workflows).
     Run(RunArgs),
     /// Check a workflow and report every problem with its place.
@@ -51,7 +51,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PackCommand {
+pub(crate) enum PackCommand {
     /// Bundle the artifacts of RUN with a manifest (per-file sha256 and size, run
     /// metadata, source commit) into one file, its digest written to FILE.sha256.
     Create(PackCreateArgs),
@@ -60,7 +60,7 @@ pub enum PackCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct PackCreateArgs {
+pub(crate) struct PackCreateArgs {
     /// The run (an id or a unique prefix, see `gantry runs`).
     #[arg(long)]
     pub run: String,
@@ -70,13 +70,13 @@ pub struct PackCreateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PackVerifyArgs {
+pub(crate) struct PackVerifyArgs {
     /// The pack file.
     pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PluginCommand {
+pub(crate) enum PluginCommand {
     /// Run the conformance suite against a plugin and print a pass/fail line per case.
     /// Use a plugin instance dedicated to testing: the suite reaps everything it finds.
     Test(PluginTestArgs),
@@ -85,7 +85,7 @@ pub enum PluginCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct PluginTestArgs {
+pub(crate) struct PluginTestArgs {
     /// A plugin already serving: `unix:///PATH.sock` or `tcp://HOST:PORT`.
     #[arg(long, conflicts_with = "command", required_unless_present = "command")]
     pub address: Option<String>,
@@ -116,13 +116,13 @@ pub struct PluginTestArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PluginPinArgs {
+pub(crate) struct PluginPinArgs {
     /// The plugin's name in gantry.toml's [plugins] table.
     pub name: String,
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Workflow file or directory.
     pub path: Option<PathBuf>,
     /// Run only this job (and the jobs it needs). Repeatable.
@@ -163,7 +163,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Workflow file or directory.
     pub path: Option<PathBuf>,
     /// Map a runs-on label to a backend, as for `run`.
@@ -172,7 +172,7 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunsArgs {
+pub(crate) struct RunsArgs {
     /// How many runs to show.
     #[arg(long, short = 'n', default_value_t = 20)]
     pub limit: usize,
@@ -182,7 +182,7 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// Run id (or a unique prefix; `last` for the newest run).
     pub run: String,
     /// Job key (as `gantry runs`/the run printed it).
@@ -192,7 +192,7 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Print the report as JSON (`gantry.probe/v1`, docs/probe-report.md).
     #[arg(long)]
     pub json: bool,
@@ -202,7 +202,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GcArgs {
+pub(crate) struct GcArgs {
     /// Print what would be removed without removing it.
     #[arg(long)]
     pub dry_run: bool,
@@ -210,14 +210,14 @@ pub struct GcArgs {
 
 /// Options of every command that runs a remote adapter.
 #[derive(Debug, Args)]
-pub struct AdapterFlags {
+pub(crate) struct AdapterFlags {
     /// Refuse remote adapters that are not pinned in gantry.lock (use in CI).
     #[arg(long)]
     pub frozen: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// The pack file to push.
     pub pack: PathBuf,
     /// The remote's name in gantry.toml's [remotes] table.
@@ -237,7 +237,7 @@ pub struct PushArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PullArgs {
+pub(crate) struct PullArgs {
     /// What to pull: `NAME@VERSION`, `NAME` (its latest release) or `sha256:HEX`.
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -255,7 +255,7 @@ pub struct PullArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RemoteCommand {
+pub(crate) enum RemoteCommand {
     /// List the configured remotes, their adapters and pin status.
     List,
     /// Print a remote adapter's capabilities (JSON).
@@ -271,7 +271,7 @@ pub enum RemoteCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct RemoteNameArgs {
+pub(crate) struct RemoteNameArgs {
     /// The remote's name in gantry.toml's [remotes] table.
     pub name: String,
     #[command(flatten)]
@@ -279,7 +279,7 @@ pub struct RemoteNameArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RemoteTestArgs {
+pub(crate) struct RemoteTestArgs {
     /// The remote's name in gantry.toml's [remotes] table.
     pub name: String,
     /// Only cases whose name contains this.

@@ -20,7 +20,7 @@ use crate::exit::CliError;
 /// A label's value in the config file: the spec string or its map form.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum LabelValue {
+pub(crate) enum LabelValue {
     Spec(String),
     Map {
         backend: String,
@@ -34,7 +34,7 @@ pub enum LabelValue {
 /// Host backend settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostSection {
+pub(crate) struct HostSection {
     /// Where job workspaces are created.
     pub root: Option<PathBuf>,
     /// Which engine runs the container layers (`container:`, `services:`, `docker://`
@@ -46,7 +46,7 @@ pub struct HostSection {
 /// Where artifacts are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ArtifactSection {
+pub(crate) struct ArtifactSection {
     /// `local` (default) or `s3`.
     pub store: Option<String>,
     /// The local store's directory (default: `<state>/artifacts`).
@@ -59,7 +59,7 @@ pub struct ArtifactSection {
 /// `AWS_SECRET_ACCESS_KEY` (or the variables named here), never from this file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct S3Section {
+pub(crate) struct S3Section {
     /// `http://127.0.0.1:9000`; unset for AWS.
     pub endpoint: Option<String>,
     pub bucket: String,
@@ -81,7 +81,7 @@ fn default_region() -> String {
 /// TLS material for a plugin reached over tcp.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PluginTls {
+pub(crate) struct PluginTls {
     /// CA certificate (PEM) that signed the plugin's certificate.
     pub ca: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS.
@@ -95,7 +95,7 @@ pub struct PluginTls {
 /// A backend plugin (docs/plugins.md): launched from `command`, or reached at `address`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PluginSection {
+pub(crate) struct PluginSection {
     /// The plugin binary gantry launches (pinned in gantry.lock).
     pub command: Option<PathBuf>,
     /// Arguments for `command`.
@@ -121,7 +121,7 @@ pub struct PluginSection {
 /// `gantry-remote-<adapter>` found on PATH when `path-lookup = true`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RemoteSection {
+pub(crate) struct RemoteSection {
     /// Absolute path of the adapter binary (pinned with `gantry remote lock`).
     pub command: Option<PathBuf>,
     /// Adapter name, for `gantry-remote-<adapter>` on PATH.
@@ -146,7 +146,7 @@ pub struct RemoteSection {
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
     pub labels: IndexMap<String, LabelValue>,
     #[serde(default)]
@@ -167,7 +167,7 @@ pub struct Config {
 
 impl Config {
     /// Loads `explicit`, or the first default location that exists, or nothing.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
         let candidates: Vec<PathBuf> = match explicit {
             Some(p) => vec![p.to_path_buf()],
             None => {
@@ -200,7 +200,7 @@ impl Config {
     }
 
     /// Where `gantry.lock` lives: next to the config file, else in the current directory.
-    pub fn lock_path(&self) -> PathBuf {
+    pub(crate) fn lock_path(&self) -> PathBuf {
         self.source
             .as_ref()
             .and_then(|p| p.parent())
@@ -210,7 +210,7 @@ impl Config {
     }
 
     /// The label mappings as specs.
-    pub fn label_specs(&self) -> Result<Vec<LabelSpec>, CliError> {
+    pub(crate) fn label_specs(&self) -> Result<Vec<LabelSpec>, CliError> {
         let place = || {
             self.source
                 .as_ref()

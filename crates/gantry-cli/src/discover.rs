@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use crate::exit::CliError;
 
 /// Where workflows are looked for when no path is given, in order.
-pub const WORKFLOW_DIRS: [&str; 3] = [
+pub(crate) const WORKFLOW_DIRS: [&str; 3] = [
     ".gantry/workflows",
     ".github/workflows",
     ".forgejo/workflows",
 ];
 
 /// The workflow files for `path` (a file, a directory, or the default directories).
-pub fn workflow_files(path: Option<&Path>) -> Result<Vec<PathBuf>, CliError> {
+pub(crate) fn workflow_files(path: Option<&Path>) -> Result<Vec<PathBuf>, CliError> {
     match path {
         Some(p) if p.is_dir() => {
             let files = yaml_files(p)?;

@@ -7,7 +7,7 @@ use gantry_engine::{Conclusion, Event};
 use gantry_state::{JobRecord, JobStatus, Ledger, LogStore, LogWriter, StepRecord};
 
 /// Writes one run's events to the ledger and log files.
-pub struct Recorder {
+pub(crate) struct Recorder {
     ledger: Ledger,
     logs: LogStore,
     run_id: String,
@@ -33,7 +33,7 @@ fn now() -> String {
 }
 
 impl Recorder {
-    pub fn new(ledger: Ledger, logs: LogStore, run_id: String) -> Self {
+    pub(crate) fn new(ledger: Ledger, logs: LogStore, run_id: String) -> Self {
         Recorder {
             ledger,
             logs,
@@ -52,7 +52,7 @@ impl Recorder {
         }
     }
 
-    pub fn event(&mut self, event: &Event) {
+    pub(crate) fn event(&mut self, event: &Event) {
         match event {
             Event::JobStarted { job, name, backend } => {
                 match self.logs.create(&self.run_id, job) {

@@ -15,7 +15,7 @@ use crate::config::{Config, PluginSection};
 use crate::exit::CliError;
 
 /// Labels that map to the host backend unless configured otherwise.
-pub const DEFAULT_HOST_LABELS: [&str; 2] = ["host", "self-hosted"];
+pub(crate) const DEFAULT_HOST_LABELS: [&str; 2] = ["host", "self-hosted"];
 
 /// Docker-compatible engines looked for: backend id and the sockets tried, in order.
 const ENGINES: [(&str, &[&str]); 2] = [
@@ -28,7 +28,7 @@ const ENGINES: [(&str, &[&str]); 2] = [
 
 /// A tag naming this gantry's state dir, put on everything its backends create so that
 /// reaping never touches another gantry's objects.
-pub fn owner(state: &StateDir) -> String {
+pub(crate) fn owner(state: &StateDir) -> String {
     let path = state
         .root
         .canonicalize()
@@ -67,7 +67,7 @@ fn engine_socket(id: &str, candidates: &[&str]) -> Option<String> {
 /// What one job of a workflow needs before it runs: the backend its `runs-on` labels map
 /// to, and whether it runs container layers (job container, services, `docker://` steps).
 #[derive(Debug, Clone)]
-pub struct JobNeeds {
+pub(crate) struct JobNeeds {
     pub labels: Vec<String>,
     pub containers: bool,
 }
@@ -76,7 +76,7 @@ pub struct JobNeeds {
 /// and plugins cost a connection or a process, so only those some job needs are
 /// connected or started: `jobs` holds what each job needs, or is `None` (some label is
 /// only known at run time, or the command serves every backend, like `gc`) for all.
-pub async fn registry(
+pub(crate) async fn registry(
     config: &Config,
     state: &StateDir,
     platforms: &[String],
@@ -211,7 +211,7 @@ pub async fn registry(
 }
 
 /// The artifact store the config names: local (default) or S3.
-pub fn artifact_store(
+pub(crate) fn artifact_store(
     config: &Config,
     state: &StateDir,
     ledger: &gantry_state::Ledger,
@@ -259,7 +259,10 @@ pub fn artifact_store(
 }
 
 /// The built-in steps of a run: checkout, and the artifact steps on the configured store.
-pub fn builtins(config: &Config, state: &StateDir) -> Result<gantry_engine::Builtins, CliError> {
+pub(crate) fn builtins(
+    config: &Config,
+    state: &StateDir,
+) -> Result<gantry_engine::Builtins, CliError> {
     let ledger = gantry_state::Ledger::open(state)?;
     let store = artifact_store(config, state, &ledger)?;
     let mut b = gantry_engine::Builtins::standard();
@@ -276,7 +279,7 @@ pub fn builtins(config: &Config, state: &StateDir) -> Result<gantry_engine::Buil
 
 /// How to reach plugin `name` as configured: launched from its pinned `command`, or at
 /// its `address`.
-pub fn plugin_config(
+pub(crate) fn plugin_config(
     config: &Config,
     state: &StateDir,
     owner: &str,
@@ -365,7 +368,7 @@ fn last_probe(state: &StateDir) -> Option<ProbeReport> {
 }
 
 /// `runner.name`: `gantry@<hostname>`.
-pub fn runner_name() -> String {
+pub(crate) fn runner_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
@@ -373,7 +376,7 @@ pub fn runner_name() -> String {
 }
 
 /// The state dir from `--state-dir` or the documented defaults.
-pub fn state_dir(explicit: Option<&PathBuf>) -> Result<StateDir, CliError> {
+pub(crate) fn state_dir(explicit: Option<&PathBuf>) -> Result<StateDir, CliError> {
     match explicit {
         Some(p) => Ok(StateDir::at(p)),
         None => Ok(StateDir::resolve()?),

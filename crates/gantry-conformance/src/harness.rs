@@ -21,19 +21,19 @@ pub struct Ctx {
 
 /// What an exec produced.
 #[derive(Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub status: Option<ExitStatus>,
 }
 
 impl Output {
-    pub fn stdout_text(&self) -> String {
+    pub(crate) fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 }
 
-pub type CaseResult = Result<String, String>;
+pub(crate) type CaseResult = Result<String, String>;
 
 impl Ctx {
     /// A fresh environment for this case, with the run id given.
@@ -65,7 +65,7 @@ impl Ctx {
 }
 
 /// Runs `sh -c script` with `env`, collecting output; `stop` lets a case signal it.
-pub async fn sh(
+pub(crate) async fn sh(
     c: &Arc<dyn Container>,
     script: &str,
     env: &[(&str, &str)],
@@ -84,7 +84,7 @@ pub async fn sh(
 }
 
 /// Runs `req`, collecting all output.
-pub async fn exec(
+pub(crate) async fn exec(
     c: &Arc<dyn Container>,
     req: ExecRequest,
     stop: Option<watch::Receiver<StopLevel>>,
@@ -114,7 +114,7 @@ pub async fn exec(
 }
 
 /// Fails with `what` unless `cond`.
-pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond {
         Ok(())
     } else {

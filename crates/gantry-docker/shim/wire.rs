@@ -9,43 +9,43 @@
 #![allow(dead_code)]
 
 /// Greeting the shim sends as the payload of its first frame.
-pub const HELLO_V1: &[u8] = b"gantry-shim/1";
+pub(crate) const HELLO_V1: &[u8] = b"gantry-shim/1";
 
 /// Largest payload accepted; bigger frames mean a broken peer, not a big file.
-pub const MAX_PAYLOAD: usize = 64 << 20;
+pub(crate) const MAX_PAYLOAD: usize = 64 << 20;
 
 /// Frame header length: kind, id, payload length.
-pub const HEADER: usize = 9;
+pub(crate) const HEADER: usize = 9;
 
 // Requests, gantry to shim.
 /// Run a process: lists `[cwd]`, argv, env (`KEY=VALUE`).
-pub const RUN: u8 = 1;
+pub(crate) const RUN: u8 = 1;
 /// Signal a running process group: payload one byte, the signal number.
-pub const SIGNAL: u8 = 2;
+pub(crate) const SIGNAL: u8 = 2;
 /// Write files: one list of `path, mode (decimal), contents` triples.
-pub const WRITE: u8 = 3;
+pub(crate) const WRITE: u8 = 3;
 /// Read files: one list of paths.
-pub const READ: u8 = 4;
+pub(crate) const READ: u8 = 4;
 
 // Replies, shim to gantry.
 /// The shim is up: payload [`HELLO_V1`].
-pub const HELLO: u8 = 10;
+pub(crate) const HELLO: u8 = 10;
 /// Output on the process's stdout: raw bytes.
-pub const STDOUT: u8 = 11;
+pub(crate) const STDOUT: u8 = 11;
 /// Output on the process's stderr: raw bytes.
-pub const STDERR: u8 = 12;
+pub(crate) const STDERR: u8 = 12;
 /// The process ended: list `[code or "", signal or ""]` in decimal.
-pub const EXIT: u8 = 13;
+pub(crate) const EXIT: u8 = 13;
 /// A request failed before or without a process: UTF-8 message.
-pub const ERROR: u8 = 14;
+pub(crate) const ERROR: u8 = 14;
 /// Files written: empty payload.
-pub const WROTE: u8 = 15;
+pub(crate) const WROTE: u8 = 15;
 /// Files read: one list with, per path, `"1"` and the contents, or `"0"` and nothing.
-pub const FILES: u8 = 16;
+pub(crate) const FILES: u8 = 16;
 
 /// Why bytes are not a valid frame or payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError(pub String);
+pub(crate) struct WireError(pub String);
 
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +54,7 @@ impl std::fmt::Display for WireError {
 }
 
 /// Encodes one frame.
-pub fn frame(kind: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, id: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.push(kind);
     out.extend_from_slice(&id.to_be_bytes());
@@ -64,7 +64,7 @@ pub fn frame(kind: u8, id: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Appends a list of byte strings to `out`.
-pub fn put_list<T: AsRef<[u8]>>(out: &mut Vec<u8>, items: &[T]) {
+pub(crate) fn put_list<T: AsRef<[u8]>>(out: &mut Vec<u8>, items: &[T]) {
     out.extend_from_slice(&(items.len() as u32).to_be_bytes());
     for item in items {
         let item = item.as_ref();
@@ -74,7 +74,7 @@ pub fn put_list<T: AsRef<[u8]>>(out: &mut Vec<u8>, items: &[T]) {
 }
 
 /// Takes one frame off the front of `buf`: `Ok(None)` until a whole frame is there.
-pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<(u8, u32, Vec<u8>)>, WireError> {
+pub(crate) fn take_frame(buf: &mut Vec<u8>) -> Result<Option<(u8, u32, Vec<u8>)>, WireError> {
     if buf.len() < HEADER {
         return Ok(None);
     }
@@ -95,12 +95,12 @@ pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<(u8, u32, Vec<u8>)>, WireE
 }
 
 /// Reads lists one after another out of a payload.
-pub struct Lists<'a> {
+pub(crate) struct Lists<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Lists<'a> {
-    pub fn new(payload: &'a [u8]) -> Self {
+    pub(crate) fn new(payload: &'a [u8]) -> Self {
         Lists { rest: payload }
     }
 
@@ -114,7 +114,7 @@ impl<'a> Lists<'a> {
     }
 
     /// The next list.
-    pub fn list(&mut self) -> Result<Vec<&'a [u8]>, WireError> {
+    pub(crate) fn list(&mut self) -> Result<Vec<&'a [u8]>, WireError> {
         let count = self.u32()?;
         // Every item needs at least its 4-byte length: a count beyond that is garbage.
         if count > self.rest.len() / 4 {
@@ -140,7 +140,7 @@ impl<'a> Lists<'a> {
     }
 
     /// The next list as UTF-8 strings.
-    pub fn strings(&mut self) -> Result<Vec<String>, WireError> {
+    pub(crate) fn strings(&mut self) -> Result<Vec<String>, WireError> {
         self.list()?
             .into_iter()
             .map(|b| {

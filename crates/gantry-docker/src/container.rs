@@ -33,7 +33,7 @@ const EXEC_MARK: &str = "GANTRY_EXEC_ID";
 /// process-group leader in Docker and Podman; its children inherit both).
 const KILL_SCRIPT: &str = r#"sig=$1; id=$2; for d in /proc/[0-9]*; do p=${d#/proc/}; if tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qx "GANTRY_EXEC_ID=$id"; then kill -"$sig" -"$p" 2>/dev/null || kill -"$sig" "$p" 2>/dev/null; fi; done"#;
 
-pub struct DockerContainer {
+pub(crate) struct DockerContainer {
     core: Arc<EnvCore>,
     id: OnceLock<String>,
     kind: ContainerKind,

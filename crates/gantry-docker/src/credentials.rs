@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 
 /// The registry host of an image reference (`docker.io` when it names none).
-pub fn registry_of(image: &str) -> String {
+pub(crate) fn registry_of(image: &str) -> String {
     match image.split_once('/') {
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first.to_string()
@@ -25,7 +25,7 @@ fn config_path() -> Option<PathBuf> {
 }
 
 /// Username and password for `registry` from the Docker config file, if it has them.
-pub fn from_docker_config(registry: &str) -> Option<(String, String)> {
+pub(crate) fn from_docker_config(registry: &str) -> Option<(String, String)> {
     let text = std::fs::read_to_string(config_path()?).ok()?;
     lookup(&text, registry)
 }

@@ -28,7 +28,7 @@ use crate::{TEMP, WORKSPACE, WORK_ROOT};
 const IDLE: [&str; 3] = ["tail", "-f", "/dev/null"];
 
 /// What a job's containers share: its network, volume, labels, and how to create more.
-pub struct EnvCore {
+pub(crate) struct EnvCore {
     pub(crate) docker: Docker,
     backend_id: String,
     name: String,
@@ -75,10 +75,10 @@ fn nonce() -> String {
 }
 
 /// One job's environment on an engine.
-pub struct DockerEnvironment(Arc<EnvCore>);
+pub(crate) struct DockerEnvironment(Arc<EnvCore>);
 
 impl DockerEnvironment {
-    pub async fn create(
+    pub(crate) async fn create(
         backend: &DockerBackend,
         req: EnvironmentRequest,
     ) -> Result<Self, BackendError> {

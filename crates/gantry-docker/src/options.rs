@@ -8,7 +8,7 @@ use gantry_backend::{BackendError, LabelSpec, PullPolicy};
 
 /// Sandbox and behaviour options from a label.
 #[derive(Debug, Clone, Default)]
-pub struct LabelOptions {
+pub(crate) struct LabelOptions {
     pub pull: PullPolicy,
     pub memory: Option<i64>,
     pub nano_cpus: Option<i64>,
@@ -57,7 +57,7 @@ fn flag(label: &LabelSpec, key: &str, v: &str) -> Result<bool, BackendError> {
 }
 
 /// `512m`, `2g`, `1048576` → bytes.
-pub fn parse_bytes(v: &str) -> Option<i64> {
+pub(crate) fn parse_bytes(v: &str) -> Option<i64> {
     let v = v.trim().to_ascii_lowercase();
     let (num, mul) = match v.chars().last()? {
         'k' => (&v[..v.len() - 1], 1i64 << 10),
@@ -71,7 +71,7 @@ pub fn parse_bytes(v: &str) -> Option<i64> {
 }
 
 impl LabelOptions {
-    pub fn parse(label: &LabelSpec) -> Result<Self, BackendError> {
+    pub(crate) fn parse(label: &LabelSpec) -> Result<Self, BackendError> {
         let mut o = LabelOptions::default();
         for (k, v) in &label.options {
             match k.as_str() {
@@ -164,7 +164,7 @@ impl LabelOptions {
     }
 
     /// Applies the sandbox to a container's host config.
-    pub fn apply(&self, host: &mut HostConfig) {
+    pub(crate) fn apply(&self, host: &mut HostConfig) {
         host.memory = self.memory.or(host.memory);
         host.nano_cpus = self.nano_cpus.or(host.nano_cpus);
         host.pids_limit = self.pids.or(host.pids_limit);
@@ -187,7 +187,7 @@ impl LabelOptions {
 
 /// What a workflow `options:` string sets.
 #[derive(Debug, Clone, Default)]
-pub struct CreateFlags {
+pub(crate) struct CreateFlags {
     pub env: Vec<String>,
     pub user: Option<String>,
     pub health: Option<HealthConfig>,
@@ -207,7 +207,7 @@ pub struct CreateFlags {
 
 impl CreateFlags {
     /// The label's sandbox with this container's own flags laid over it.
-    pub fn sandbox(&self, label: &LabelOptions) -> LabelOptions {
+    pub(crate) fn sandbox(&self, label: &LabelOptions) -> LabelOptions {
         let mut o = label.clone();
         o.pids = self.pids.or(o.pids);
         o.network_none = self.network_none.unwrap_or(o.network_none);
@@ -236,7 +236,7 @@ fn duration_ns(v: &str) -> Option<i64> {
 }
 
 /// Splits like a POSIX shell (quotes, backslashes) without running one.
-pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_words(s: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -288,7 +288,7 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
 
 impl CreateFlags {
     /// Parses the docker create flags gantry supports; anything else is an error naming it.
-    pub fn parse(options: &str) -> Result<Self, String> {
+    pub(crate) fn parse(options: &str) -> Result<Self, String> {
         let words = split_words(options)?;
         let mut f = CreateFlags::default();
         let mut health = HealthConfig::default();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The docker backend against the real engines: Docker Engine and Podman's compatible API.
 //! Both are started by scripts/setup-engines.sh; with CI=true a missing engine fails.
 

@@ -23,7 +23,7 @@ const OUTPUT_BUFFER: usize = 64;
 
 /// Why an exec was stopped before it ended on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopCause {
+pub(crate) enum StopCause {
     /// The step's `timeout-minutes` passed.
     Timeout(Duration),
     /// The job or run was cancelled.
@@ -32,7 +32,7 @@ pub enum StopCause {
 
 /// Where a step's output goes.
 #[derive(Clone)]
-pub struct OutputRoute {
+pub(crate) struct OutputRoute {
     pub events: EventSender,
     pub masker: Arc<Masker>,
     pub job: String,
@@ -72,7 +72,7 @@ impl OutputRoute {
     }
 
     /// Writes an engine-made line into the step's output (masked).
-    pub async fn line(&self, text: &str) {
+    pub(crate) async fn line(&self, text: &str) {
         let masked = self.masker.mask_str(text);
         self.emit(Stream::Stdout, format!("{masked}\n").into_bytes())
             .await;
@@ -80,7 +80,7 @@ impl OutputRoute {
 }
 
 /// How an exec ended.
-pub struct Driven {
+pub(crate) struct Driven {
     pub result: Result<ExitStatus, BackendError>,
     /// Set when gantry stopped it.
     pub cause: Option<StopCause>,
@@ -89,7 +89,7 @@ pub struct Driven {
 }
 
 /// Runs `req` on `target`, streaming masked output, stopping on timeout or cancellation.
-pub async fn drive(
+pub(crate) async fn drive(
     target: &Arc<dyn Container>,
     req: ExecRequest,
     route: &OutputRoute,

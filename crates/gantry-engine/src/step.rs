@@ -20,7 +20,7 @@ use crate::shell;
 
 /// What happened to one step.
 #[derive(Debug, Clone)]
-pub struct StepReport {
+pub(crate) struct StepReport {
     pub outcome: Conclusion,
     pub conclusion: Conclusion,
     pub exit_code: Option<i32>,

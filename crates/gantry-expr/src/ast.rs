@@ -4,7 +4,7 @@ use serde_json::Value;
 
 /// Binary comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmp {
+pub(crate) enum Cmp {
     Eq,
     Ne,
     Lt,
@@ -15,7 +15,7 @@ pub enum Cmp {
 
 /// The functions GitHub defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Func {
+pub(crate) enum Func {
     Contains,
     StartsWith,
     EndsWith,
@@ -32,7 +32,7 @@ pub enum Func {
 
 impl Func {
     /// Every function with its name and arity (min, max).
-    pub const ALL: [(Func, &'static str, usize, usize); 12] = [
+    pub(crate) const ALL: [(Func, &'static str, usize, usize); 12] = [
         (Func::Contains, "contains", 2, 2),
         (Func::StartsWith, "startsWith", 2, 2),
         (Func::EndsWith, "endsWith", 2, 2),
@@ -47,14 +47,14 @@ impl Func {
         (Func::Cancelled, "cancelled", 0, 0),
     ];
 
-    pub fn lookup(name: &str) -> Option<(Func, &'static str, usize, usize)> {
+    pub(crate) fn lookup(name: &str) -> Option<(Func, &'static str, usize, usize)> {
         Func::ALL
             .iter()
             .copied()
             .find(|(_, n, _, _)| n.eq_ignore_ascii_case(name))
     }
 
-    pub fn is_status(self) -> bool {
+    pub(crate) fn is_status(self) -> bool {
         matches!(
             self,
             Func::Success | Func::Failure | Func::Always | Func::Cancelled
@@ -64,14 +64,14 @@ impl Func {
 
 /// A node with its byte range in the source text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: Kind,
     pub start: usize,
     pub end: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Literal(Value),
     /// A context name at the root (`github`, `env`, ...).
     Context(String),
@@ -88,7 +88,7 @@ pub enum Kind {
 
 impl Node {
     /// Visits this node and all below it.
-    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
+    pub(crate) fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
         f(self);
         match &self.kind {
             Kind::Literal(_) | Kind::Context(_) => {}

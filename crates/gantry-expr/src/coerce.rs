@@ -16,7 +16,7 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// The number a value coerces to (NaN when it has none).
-pub fn to_number(v: &Value) -> f64 {
+pub(crate) fn to_number(v: &Value) -> f64 {
     match v {
         Value::Null => 0.0,
         Value::Bool(b) => f64::from(u8::from(*b)),
@@ -47,7 +47,7 @@ fn string_to_number(s: &str) -> f64 {
 }
 
 /// A number as GitHub prints it: integers without `.0`.
-pub fn number_string(f: f64) -> String {
+pub(crate) fn number_string(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f.is_infinite() {
@@ -92,7 +92,7 @@ fn kind(v: &Value) -> u8 {
 
 /// Loose equality. Arrays and objects are equal only to themselves in GitHub (by
 /// reference); JSON values have no identity, so we never call two of them equal.
-pub fn loose_eq(a: &Value, b: &Value) -> bool {
+pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
     if kind(a) == kind(b) {
         return match (a, b) {
             (Value::Null, Value::Null) => true,
@@ -112,7 +112,7 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
 }
 
 /// Loose ordering for `< <= > >=`; `None` when the values do not compare (NaN, objects).
-pub fn loose_cmp(a: &Value, b: &Value) -> Option<Ordering> {
+pub(crate) fn loose_cmp(a: &Value, b: &Value) -> Option<Ordering> {
     if let (Value::String(x), Value::String(y)) = (a, b) {
         return Some(x.to_lowercase().cmp(&y.to_lowercase()));
     }
@@ -125,7 +125,7 @@ pub fn loose_cmp(a: &Value, b: &Value) -> Option<Ordering> {
 }
 
 /// Case-insensitive key lookup (exact match first).
-pub fn get_key<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get_key<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).or_else(|| {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))

@@ -22,7 +22,7 @@ impl Val {
     }
 }
 
-pub fn eval(node: &Node, ctx: &EvalContext) -> Result<Value, EvalError> {
+pub(crate) fn eval(node: &Node, ctx: &EvalContext) -> Result<Value, EvalError> {
     Ok(eval_val(node, ctx)?.into_value())
 }
 

@@ -9,7 +9,7 @@ use crate::ast::Func;
 use crate::coerce::{loose_eq, to_display_string};
 use crate::{EvalContext, EvalError, JobStatus};
 
-pub fn call(func: Func, args: &[Value], ctx: &EvalContext) -> Result<Value, EvalError> {
+pub(crate) fn call(func: Func, args: &[Value], ctx: &EvalContext) -> Result<Value, EvalError> {
     let s = |i: usize| args.get(i).map(to_display_string).unwrap_or_default();
     Ok(match func {
         Func::Contains => Value::Bool(match args.first() {

@@ -3,7 +3,7 @@
 use crate::ParseError;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
+pub(crate) enum Tok {
     Null,
     Bool(bool),
     Number(f64),
@@ -29,7 +29,7 @@ pub enum Tok {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Token {
+pub(crate) struct Token {
     pub tok: Tok,
     pub start: usize,
     pub end: usize,
@@ -44,7 +44,7 @@ fn err(message: impl Into<String>, offset: usize, len: usize) -> ParseError {
 }
 
 /// Splits `text` into tokens; `base` is added to every offset.
-pub fn lex(text: &str, base: usize) -> Result<Vec<Token>, ParseError> {
+pub(crate) fn lex(text: &str, base: usize) -> Result<Vec<Token>, ParseError> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

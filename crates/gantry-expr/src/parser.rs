@@ -24,7 +24,7 @@ fn err(message: impl Into<String>, start: usize, end: usize) -> ParseError {
 }
 
 /// Parses `text`, offsets shifted by `base`.
-pub fn parse(text: &str, base: usize) -> Result<Node, ParseError> {
+pub(crate) fn parse(text: &str, base: usize) -> Result<Node, ParseError> {
     let toks = lex(text, base)?;
     if toks.len() == 1 {
         return Err(err("empty expression", base, base + text.len()));
@@ -402,7 +402,7 @@ impl Parser {
 }
 
 /// A JSON number for `n`, integral when it is one.
-pub fn number(n: f64) -> Value {
+pub(crate) fn number(n: f64) -> Value {
     if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
     } else {

@@ -7,7 +7,7 @@ use gantry_backend::{BackendError, BoxedReader};
 use tokio_util::io::SyncIoBridge;
 
 /// Unpacks `archive` into `dest`, refusing any entry that would land outside it.
-pub async fn unpack(dest: PathBuf, archive: BoxedReader) -> Result<(), BackendError> {
+pub(crate) async fn unpack(dest: PathBuf, archive: BoxedReader) -> Result<(), BackendError> {
     let bridge = SyncIoBridge::new(archive);
     tokio::task::spawn_blocking(move || unpack_sync(&dest, bridge))
         .await
@@ -58,7 +58,7 @@ fn is_contained(path: &Path) -> bool {
 }
 
 /// Streams `path` out as a tar whose entries are relative to its parent (like `docker cp`).
-pub fn pack(path: PathBuf) -> Result<BoxedReader, BackendError> {
+pub(crate) fn pack(path: PathBuf) -> Result<BoxedReader, BackendError> {
     let meta = std::fs::symlink_metadata(&path).map_err(|e| BackendError::Copy {
         direction: "out",
         path: path.display().to_string(),

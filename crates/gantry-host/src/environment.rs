@@ -18,7 +18,7 @@ use crate::proc_scan::{self, ENV_VAR, OWNER_VAR, RUN_VAR};
 use crate::{archive, process, workspace};
 
 /// A job's directory and the processes started in it.
-pub struct HostEnvironment {
+pub(crate) struct HostEnvironment {
     id: String,
     dir: PathBuf,
     run_dir: PathBuf,
@@ -27,7 +27,7 @@ pub struct HostEnvironment {
 }
 
 /// The host itself as the place steps run: the job's workspace and temp dir.
-pub struct HostTarget {
+pub(crate) struct HostTarget {
     workspace: PathBuf,
     temp: PathBuf,
     extra_env: IndexMap<String, String>,
@@ -63,7 +63,7 @@ fn valid_run_id(id: &str) -> bool {
 }
 
 impl HostEnvironment {
-    pub async fn create(
+    pub(crate) async fn create(
         config: &HostConfig,
         owner: &str,
         req: EnvironmentRequest,

@@ -8,14 +8,14 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 /// Variable naming the run of every step process.
-pub const RUN_VAR: &str = "GANTRY_RUN_ID";
+pub(crate) const RUN_VAR: &str = "GANTRY_RUN_ID";
 /// Variable naming the backend instance (hash of its root).
-pub const OWNER_VAR: &str = "GANTRY_OWNER";
+pub(crate) const OWNER_VAR: &str = "GANTRY_OWNER";
 /// Variable naming the environment (job directory) of every step process.
-pub const ENV_VAR: &str = "GANTRY_ENV_ID";
+pub(crate) const ENV_VAR: &str = "GANTRY_ENV_ID";
 
 /// A process and the gantry variables it carries.
-pub struct Tagged {
+pub(crate) struct Tagged {
     pub pid: i32,
     pub run: Option<String>,
     pub owner: Option<String>,
@@ -23,7 +23,7 @@ pub struct Tagged {
 }
 
 /// Every process on the machine that carries gantry variables (unreadable ones skipped).
-pub fn tagged_processes() -> Vec<Tagged> {
+pub(crate) fn tagged_processes() -> Vec<Tagged> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -70,13 +70,13 @@ pub fn tagged_processes() -> Vec<Tagged> {
 }
 
 /// SIGKILLs a process and its process group (best effort).
-pub fn kill_hard(pid: i32) {
+pub(crate) fn kill_hard(pid: i32) {
     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 /// Kills processes and removes directories of runs not in `live` that this owner made.
-pub fn reap(root: &Path, owner: &str, live: &[String]) -> ReapReport {
+pub(crate) fn reap(root: &Path, owner: &str, live: &[String]) -> ReapReport {
     let mut report = ReapReport::default();
     for p in tagged_processes() {
         let (Some(run), Some(o)) = (&p.run, &p.owner) else {

@@ -49,7 +49,7 @@ struct Activity {
 
 /// Runs `req` with `extra` variables added, in `cwd`, as a new process group. Calls
 /// `started` with the group id as soon as it exists.
-pub async fn run(
+pub(crate) async fn run(
     req: ExecRequest,
     extra: &IndexMap<String, String>,
     cwd: &Path,

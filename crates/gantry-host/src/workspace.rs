@@ -10,7 +10,7 @@ use gantry_backend::BackendError;
 
 /// Copies `src` into `dest` (which exists), honouring ignore files and never descending
 /// into `skip` (the backend's own root, which may lie inside the tree).
-pub fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<u64, BackendError> {
+pub(crate) fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<u64, BackendError> {
     let mut files = 0u64;
     let src = src
         .canonicalize()

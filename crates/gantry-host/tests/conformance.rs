@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The shared conformance suite against the host backend: every case must pass.
 
 use std::sync::Arc;

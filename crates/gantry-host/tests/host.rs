@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Host-only behaviour: bounded memory under a flood, processes that escape their group,
 //! bind mode, and the user's tree left untouched.
 

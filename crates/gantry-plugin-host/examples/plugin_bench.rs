@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Protocol-level timings for bench/plugin.py, through the reference plugin launched
 //! over gRPC or (baseline) the same host backend in process:
 //!

@@ -10,13 +10,13 @@ use gantry_backend::{
 };
 
 /// Wraps a backend; its environments announce `endpoint`.
-pub struct Delegating {
+pub(crate) struct Delegating {
     inner: Arc<dyn Backend>,
     endpoint: DockerEndpoint,
 }
 
 impl Delegating {
-    pub fn new(inner: Arc<dyn Backend>, endpoint: DockerEndpoint) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Backend>, endpoint: DockerEndpoint) -> Self {
         Delegating { inner, endpoint }
     }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The reference plugin over tcp with TLS and mutual TLS (certificates made with the
 //! `openssl` CLI), and its shutdown on SIGTERM: NOT_SERVING, environments removed, exit.
 

@@ -36,7 +36,7 @@ fn output(chunk: &OutputChunk, data: bytes::Bytes) -> Result<v1::ExecEvent, Stat
 
 /// The event stream of one exec. If the client goes away (gantry cancelled the call or
 /// died), the process is killed: nothing runs on without someone reading it.
-pub fn stream_exec(
+pub(crate) fn stream_exec(
     container: Arc<dyn Container>,
     req: ExecRequest,
     stop_tx: watch::Sender<StopLevel>,

@@ -184,7 +184,7 @@ impl Listener {
 
 /// Resolves on SIGTERM or SIGINT, or when a launched plugin's stdin closes (gantry
 /// exited or was killed).
-pub async fn shutdown_signal(launched: bool) {
+pub(crate) async fn shutdown_signal(launched: bool) {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());

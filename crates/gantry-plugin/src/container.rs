@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use crate::backend::{Inner, Session};
 
 /// A container the plugin created (or an environment's primary target).
-pub struct PluginContainer {
+pub(crate) struct PluginContainer {
     inner: Arc<Inner>,
     session: Arc<Session>,
     id: String,

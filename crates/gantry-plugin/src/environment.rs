@@ -15,7 +15,7 @@ use crate::backend::{Inner, Session};
 use crate::container::PluginContainer;
 
 /// An environment the plugin created.
-pub struct PluginEnvironment {
+pub(crate) struct PluginEnvironment {
     inner: Arc<Inner>,
     session: Arc<Session>,
     id: String,

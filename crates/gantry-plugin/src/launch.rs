@@ -43,7 +43,7 @@ pub struct LaunchSpec {
 }
 
 /// A running plugin process.
-pub struct Launched {
+pub(crate) struct Launched {
     name: String,
     child: Mutex<Child>,
     pid: i32,
@@ -78,7 +78,7 @@ fn describe(status: std::process::ExitStatus) -> String {
 
 impl Launched {
     /// Verifies and starts the plugin, and waits for its handshake.
-    pub async fn start(spec: &LaunchSpec) -> Result<Launched, PluginError> {
+    pub(crate) async fn start(spec: &LaunchSpec) -> Result<Launched, PluginError> {
         let fail = |reason: String| PluginError::Launch {
             plugin: spec.name.clone(),
             reason,
@@ -211,27 +211,27 @@ impl Launched {
     }
 
     /// The address from the handshake (`unix:///…`).
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.address
     }
 
     /// The process id.
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.pid
     }
 
     /// How the process ended, if it has.
-    pub fn exit_description(&self) -> Option<String> {
+    pub(crate) fn exit_description(&self) -> Option<String> {
         lock(&self.child).try_wait().ok().flatten().map(describe)
     }
 
     /// True while the process runs.
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         matches!(lock(&self.child).try_wait(), Ok(None))
     }
 
     /// `: last stderr line` when the plugin said anything, for error messages.
-    pub fn stderr_hint(&self) -> String {
+    pub(crate) fn stderr_hint(&self) -> String {
         let tail = lock(&self.tail);
         match tail.back() {
             Some(l) => format!("; its stderr ended with: {l}"),
@@ -241,7 +241,7 @@ impl Launched {
 
     /// Stops the plugin: closes its stdin, sends SIGTERM, and after the grace period
     /// SIGKILLs its process group.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         lock(&self.stdin).take();
         let pid = nix::unistd::Pid::from_raw(self.pid);
         if self.pid > 0 && self.is_running() {

@@ -43,7 +43,7 @@ fn tuned(e: Endpoint) -> Endpoint {
 }
 
 /// A connected channel to `address` (`unix:///x.sock` or `tcp://host:port`).
-pub async fn connect(
+pub(crate) async fn connect(
     address: &str,
     tls: Option<&ClientTls>,
     insecure: bool,
@@ -109,7 +109,7 @@ pub async fn connect(
 }
 
 /// Waits (up to `wait`) for the plugin's grpc.health.v1 status "" to be SERVING.
-pub async fn wait_serving(channel: Channel, wait: Duration) -> Result<(), String> {
+pub(crate) async fn wait_serving(channel: Channel, wait: Duration) -> Result<(), String> {
     let mut client = HealthClient::new(channel);
     let start = tokio::time::Instant::now();
     // A plugin that answers NOT_SERVING is starting up: wait for it. One whose calls fail
@@ -145,7 +145,7 @@ pub async fn wait_serving(channel: Channel, wait: Duration) -> Result<(), String
 }
 
 /// An error and its sources on one line (tonic's transport errors hide the cause).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Misbehaving plugins: a real gRPC server that hangs, answers out of order, or speaks
 //! another protocol version. gantry must report each clearly and never panic or wait
 //! forever.

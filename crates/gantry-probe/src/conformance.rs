@@ -57,7 +57,7 @@ fn nonce() -> String {
 }
 
 /// Runs the checks against `docker` with `image`.
-pub async fn run(docker: &Docker, image: &str) -> Vec<Check> {
+pub(crate) async fn run(docker: &Docker, image: &str) -> Vec<Check> {
     let id = nonce();
     let name = format!("gantry-probe-{id}");
     let labels = HashMap::from([(LABEL.to_string(), id.clone())]);

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Probes of the real runtimes on this machine (scripts/setup-engines.sh starts Docker and
 //! Podman): supported, a deliberately misconfigured Podman reported degraded with the
 //! reason, an absent runtime unsupported. With CI=true a missing engine fails.

@@ -14,12 +14,12 @@ use gantry_remote::serve::Handled;
 type Failure = (ErrorCode, String);
 
 /// The remote root.
-pub struct Store {
+pub(crate) struct Store {
     root: PathBuf,
 }
 
 /// Runs `f` on the store at `$GANTRY_REMOTE_FS_ROOT`.
-pub fn with_root(f: impl FnOnce(&Store) -> Handled) -> Handled {
+pub(crate) fn with_root(f: impl FnOnce(&Store) -> Handled) -> Handled {
     let Some(root) = std::env::var_os("GANTRY_REMOTE_FS_ROOT").map(PathBuf::from) else {
         return Err((
             ErrorCode::InvalidRequest,
@@ -112,7 +112,7 @@ impl Store {
         v
     }
 
-    pub fn push_prepare(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn push_prepare(&self, request: &serde_json::Value) -> Handled {
         let req: PushPrepare = body(request)?;
         let hex = req.pack.digest.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -172,7 +172,7 @@ impl Store {
         })
     }
 
-    pub fn push_finalize(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn push_finalize(&self, request: &serde_json::Value) -> Handled {
         let req: PushFinalize = body(request)?;
         let token = safe_segment("finalize token", &req.finalize_token)?;
         let staging = self.root.join("staging");
@@ -240,7 +240,7 @@ impl Store {
         }
     }
 
-    pub fn pull_prepare(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn pull_prepare(&self, request: &serde_json::Value) -> Handled {
         let req: PullPrepare = body(request)?;
         let r = &req.pack_ref;
         let release = if let Some(digest) = &r.digest {
@@ -294,12 +294,12 @@ impl Store {
         })
     }
 
-    pub fn pull_finalize(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn pull_finalize(&self, request: &serde_json::Value) -> Handled {
         let _: gantry_remote::protocol::PullFinalize = body(request)?;
         Ok(serde_json::json!({}))
     }
 
-    pub fn runs_sync(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn runs_sync(&self, request: &serde_json::Value) -> Handled {
         let req: RunsSync = body(request)?;
         let mut out = RunsSynced::default();
         for run in &req.runs {
@@ -337,7 +337,7 @@ impl Store {
         to_value(&out)
     }
 
-    pub fn whoami(&self) -> Handled {
+    pub(crate) fn whoami(&self) -> Handled {
         to_value(&WhoAmI {
             identity: Identity {
                 authenticated: true,

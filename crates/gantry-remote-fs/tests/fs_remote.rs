@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `gantry-remote-fs` binary behind `gantry_remote`: push/pull round trips, the
 //! conformance suite, and downloads that do not match what the adapter announced.
 

@@ -129,14 +129,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The configured bucket, addressed by keys relative to the prefix.
-pub struct Bucket {
+pub(crate) struct Bucket {
     store: AmazonS3,
     prefix: String,
 }
 
 impl Bucket {
     /// A client for the bucket `cfg` names (no request is made yet).
-    pub fn new(cfg: &S3Config) -> Result<Bucket, BucketError> {
+    pub(crate) fn new(cfg: &S3Config) -> Result<Bucket, BucketError> {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&cfg.bucket)
             .with_region(&cfg.region)
@@ -169,7 +169,7 @@ impl Bucket {
     }
 
     /// The full object path of `key` (relative to the prefix).
-    pub fn path(&self, key: &str) -> StorePath {
+    pub(crate) fn path(&self, key: &str) -> StorePath {
         if self.prefix.is_empty() {
             StorePath::from(key)
         } else {
@@ -183,7 +183,7 @@ impl Bucket {
     }
 
     /// A URL that lets its holder `method` (PUT or GET) the object `key` for `valid_for`.
-    pub async fn presign(
+    pub(crate) async fn presign(
         &self,
         method: http::Method,
         key: &str,
@@ -198,7 +198,7 @@ impl Bucket {
     }
 
     /// The object's size and ETag.
-    pub async fn head(&self, key: &str) -> Result<ObjectMeta, BucketError> {
+    pub(crate) async fn head(&self, key: &str) -> Result<ObjectMeta, BucketError> {
         self.store
             .head(&self.path(key))
             .await
@@ -206,7 +206,7 @@ impl Bucket {
     }
 
     /// The whole object (for small JSON records).
-    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, BucketError> {
+    pub(crate) async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, BucketError> {
         let fail = Self::fail("get", key);
         let result = self.store.get(&self.path(key)).await;
         match result {
@@ -216,7 +216,7 @@ impl Bucket {
     }
 
     /// `sha256:<hex>` and size of the object, streamed (the object is never held whole).
-    pub async fn sha256(&self, key: &str) -> Result<(String, u64), BucketError> {
+    pub(crate) async fn sha256(&self, key: &str) -> Result<(String, u64), BucketError> {
         let got = self
             .store
             .get(&self.path(key))
@@ -234,7 +234,7 @@ impl Bucket {
     }
 
     /// Writes `bytes` to `key`; with `create_only`, fails with a conflict when it exists.
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         key: &str,
         bytes: Vec<u8>,
@@ -257,7 +257,7 @@ impl Bucket {
     }
 
     /// Moves `from` to `to` inside the bucket (server-side copy, then delete).
-    pub async fn rename(&self, from: &str, to: &str) -> Result<(), BucketError> {
+    pub(crate) async fn rename(&self, from: &str, to: &str) -> Result<(), BucketError> {
         self.store
             .rename(&self.path(from), &self.path(to))
             .await
@@ -265,7 +265,7 @@ impl Bucket {
     }
 
     /// Deletes `key`; a missing object is not an error.
-    pub async fn delete(&self, key: &str) -> Result<(), BucketError> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), BucketError> {
         match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Self::fail("delete", key)(e)),
@@ -273,7 +273,7 @@ impl Bucket {
     }
 
     /// The file names directly under the folder `dir` (not recursive).
-    pub async fn list_names(&self, dir: &str) -> Result<Vec<String>, BucketError> {
+    pub(crate) async fn list_names(&self, dir: &str) -> Result<Vec<String>, BucketError> {
         let listed = self
             .store
             .list_with_delimiter(Some(&self.path(dir)))

@@ -3,12 +3,12 @@
 use std::time::{Duration, SystemTime};
 
 /// Now as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339_after(Duration::ZERO)
 }
 
 /// Now plus `later` as RFC 3339 UTC (when a presigned URL stops working).
-pub fn rfc3339_after(later: Duration) -> String {
+pub(crate) fn rfc3339_after(later: Duration) -> String {
     let at = SystemTime::now()
         .checked_add(later)
         .unwrap_or_else(SystemTime::now);

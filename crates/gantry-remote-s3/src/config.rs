@@ -5,24 +5,24 @@
 //! so every setting lives in a `GANTRY_REMOTE_S3_*` variable.
 
 /// The variable naming the S3 endpoint (`http://127.0.0.1:9000`); unset means AWS itself.
-pub const ENDPOINT: &str = "GANTRY_REMOTE_S3_ENDPOINT";
+pub(crate) const ENDPOINT: &str = "GANTRY_REMOTE_S3_ENDPOINT";
 /// The variable naming the bucket (required).
-pub const BUCKET: &str = "GANTRY_REMOTE_S3_BUCKET";
+pub(crate) const BUCKET: &str = "GANTRY_REMOTE_S3_BUCKET";
 /// The variable naming the region (default `us-east-1`).
-pub const REGION: &str = "GANTRY_REMOTE_S3_REGION";
+pub(crate) const REGION: &str = "GANTRY_REMOTE_S3_REGION";
 /// The variable naming the key prefix inside the bucket (default: none).
-pub const PREFIX: &str = "GANTRY_REMOTE_S3_PREFIX";
+pub(crate) const PREFIX: &str = "GANTRY_REMOTE_S3_PREFIX";
 /// The variable holding the access key id (required).
-pub const ACCESS_KEY_ID: &str = "GANTRY_REMOTE_S3_ACCESS_KEY_ID";
+pub(crate) const ACCESS_KEY_ID: &str = "GANTRY_REMOTE_S3_ACCESS_KEY_ID";
 /// The variable holding the secret access key (required; never printed).
-pub const SECRET_ACCESS_KEY: &str = "GANTRY_REMOTE_S3_SECRET_ACCESS_KEY";
+pub(crate) const SECRET_ACCESS_KEY: &str = "GANTRY_REMOTE_S3_SECRET_ACCESS_KEY";
 
 /// The region used when [`REGION`] is unset.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 /// Why the environment does not describe a usable bucket.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// A required variable is unset or empty.
     #[error("{0} is not set (configure it in [remotes.NAME].env)")]
     Missing(&'static str),
@@ -37,7 +37,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// Missing credentials are an authentication problem, anything else a bad setup.
-    pub fn is_credentials(&self) -> bool {
+    pub(crate) fn is_credentials(&self) -> bool {
         matches!(
             self,
             ConfigError::Missing(ACCESS_KEY_ID | SECRET_ACCESS_KEY)
@@ -47,7 +47,7 @@ impl ConfigError {
 
 /// The bucket settings. `Debug` leaves the secret out.
 #[derive(Clone)]
-pub struct S3Config {
+pub(crate) struct S3Config {
     pub endpoint: Option<String>,
     pub bucket: String,
     pub region: String,
@@ -71,12 +71,14 @@ impl std::fmt::Debug for S3Config {
 
 impl S3Config {
     /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<S3Config, ConfigError> {
+    pub(crate) fn from_env() -> Result<S3Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads the settings through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<S3Config, ConfigError> {
+    pub(crate) fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<S3Config, ConfigError> {
         let value = |var: &'static str| get(var).filter(|v| !v.trim().is_empty());
         let required = |var: &'static str| value(var).ok_or(ConfigError::Missing(var));
         let endpoint = value(ENDPOINT);

@@ -31,7 +31,7 @@ impl From<BucketError> for (ErrorCode, String) {
 }
 
 /// The remote: a bucket and the settings it was opened with.
-pub struct Store {
+pub(crate) struct Store {
     bucket: Bucket,
     config: S3Config,
 }
@@ -124,7 +124,7 @@ fn pack_key(name: &str, version: &str) -> String {
 }
 
 /// Opens the bucket the environment names and runs the handler of `cmd`.
-pub async fn serve(cmd: &str, request: &serde_json::Value) -> Handled {
+pub(crate) async fn serve(cmd: &str, request: &serde_json::Value) -> Handled {
     let config = S3Config::from_env().map_err(|e| {
         let code = if e.is_credentials() {
             ErrorCode::AuthRequired
@@ -173,7 +173,7 @@ impl Store {
         }
     }
 
-    pub async fn push_prepare(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) async fn push_prepare(&self, request: &serde_json::Value) -> Handled {
         let req: PushPrepare = body(request)?;
         let hex = digest_hex(&req.pack.digest)?;
         let stem = Path::new(&req.pack.path)
@@ -238,7 +238,7 @@ impl Store {
         })
     }
 
-    pub async fn push_finalize(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) async fn push_finalize(&self, request: &serde_json::Value) -> Handled {
         let req: PushFinalize = body(request)?;
         let token = safe_segment("finalize token", &req.finalize_token)?;
         let meta_key = format!("staging/{token}.json");
@@ -351,7 +351,7 @@ impl Store {
         }
     }
 
-    pub async fn pull_prepare(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) async fn pull_prepare(&self, request: &serde_json::Value) -> Handled {
         let req: PullPrepare = body(request)?;
         let r = &req.pack_ref;
         let record = if let Some(digest) = &r.digest {
@@ -410,12 +410,12 @@ impl Store {
         })
     }
 
-    pub fn pull_finalize(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) fn pull_finalize(&self, request: &serde_json::Value) -> Handled {
         let _: PullFinalize = body(request)?;
         Ok(serde_json::json!({}))
     }
 
-    pub async fn runs_sync(&self, request: &serde_json::Value) -> Handled {
+    pub(crate) async fn runs_sync(&self, request: &serde_json::Value) -> Handled {
         let req: RunsSync = body(request)?;
         let mut out = RunsSynced::default();
         for run in &req.runs {
@@ -446,7 +446,7 @@ impl Store {
     /// The access key id (never the secret), checked with one GET of a key that does not
     /// exist: a 404 means S3 accepted the signature, an auth failure (S3 names it in the
     /// error body, which a HEAD would not have) means the credentials are not valid.
-    pub async fn whoami(&self) -> Handled {
+    pub(crate) async fn whoami(&self) -> Handled {
         let authenticated = match self.bucket.get_bytes(".gantry-whoami").await {
             Ok(_) => true,
             Err(e) if e.is_not_found() => true,

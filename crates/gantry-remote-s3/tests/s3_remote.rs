@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `gantry-remote-s3` binary behind `gantry_remote`, against the S3 server of
 //! scripts/setup-s3.sh (s3s-fs on 127.0.0.1:9000): the conformance suite, a few-MiB push
 //! and pull through presigned URLs (gantry's http transfer path), and uploads or releases

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Real adapter processes (tiny shell scripts that misbehave on purpose) driven through
 //! `Adapter`: timeouts, garbage, wrong ids, size caps, retries, pins and sealed copies.
 

@@ -70,7 +70,7 @@ fn order(wf: &Workflow) -> Vec<usize> {
     out
 }
 
-pub fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>) -> Plan {
+pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>) -> Plan {
     let mut jobs = Vec::new();
     for i in order(wf) {
         let job = &wf.jobs[i];

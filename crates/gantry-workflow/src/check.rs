@@ -80,7 +80,7 @@ fn valid_id(s: &str) -> bool {
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
-pub fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>) {
     let ids: Vec<&str> = wf.jobs.iter().map(|j| j.id.text.as_str()).collect();
     for job in &wf.jobs {
         if !valid_id(&job.id.text) {

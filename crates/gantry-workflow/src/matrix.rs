@@ -8,12 +8,12 @@ use serde_json::Value;
 use crate::model::Matrix;
 
 /// GitHub's limit on combinations per job.
-pub const MAX_COMBINATIONS: usize = 256;
+pub(crate) const MAX_COMBINATIONS: usize = 256;
 
-pub type Combination = IndexMap<String, Value>;
+pub(crate) type Combination = IndexMap<String, Value>;
 
 /// The combinations of `m` (empty keys and includes: one empty combination).
-pub fn expand(m: &Matrix) -> Result<Vec<Combination>, String> {
+pub(crate) fn expand(m: &Matrix) -> Result<Vec<Combination>, String> {
     let mut combos: Vec<Combination> = vec![IndexMap::new()];
     if !m.dims.is_empty() {
         for (key, values) in &m.dims {
@@ -72,7 +72,7 @@ pub fn expand(m: &Matrix) -> Result<Vec<Combination>, String> {
 }
 
 /// `id (v1, v2)`, as GitHub names matrix jobs.
-pub fn job_key(id: &str, c: &Combination) -> String {
+pub(crate) fn job_key(id: &str, c: &Combination) -> String {
     if c.is_empty() {
         return id.to_string();
     }

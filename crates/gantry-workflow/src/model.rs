@@ -5,7 +5,7 @@ use crate::plan::Span;
 use crate::yaml::Scalar;
 
 #[derive(Debug, Clone, Default)]
-pub struct Workflow {
+pub(crate) struct Workflow {
     pub name: Option<Scalar>,
     pub env: Vec<(Scalar, Scalar)>,
     pub defaults: Defaults,
@@ -13,13 +13,13 @@ pub struct Workflow {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Defaults {
+pub(crate) struct Defaults {
     pub shell: Option<Scalar>,
     pub working_directory: Option<Scalar>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Container {
+pub(crate) struct Container {
     pub image: Scalar,
     pub env: Vec<(Scalar, Scalar)>,
     pub ports: Vec<Scalar>,
@@ -31,7 +31,7 @@ pub struct Container {
 
 /// `strategy.matrix` as written.
 #[derive(Debug, Clone, Default)]
-pub struct Matrix {
+pub(crate) struct Matrix {
     pub dims: Vec<(String, Vec<serde_json::Value>)>,
     pub include: Vec<Vec<(String, serde_json::Value)>>,
     pub exclude: Vec<Vec<(String, serde_json::Value)>>,
@@ -39,7 +39,7 @@ pub struct Matrix {
 }
 
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     pub id: Scalar,
     pub name: Option<Scalar>,
     pub runs_on: Vec<Scalar>,
@@ -60,7 +60,7 @@ pub struct Job {
 }
 
 #[derive(Debug, Clone)]
-pub struct Step {
+pub(crate) struct Step {
     pub index: usize,
     pub id: Option<Scalar>,
     pub name: Option<Scalar>,

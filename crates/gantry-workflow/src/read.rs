@@ -53,12 +53,12 @@ const STEP_KEYS: &[&str] = &[
 const CONTAINER_KEYS: &[&str] = &["image", "env", "ports", "volumes", "options", "credentials"];
 
 /// Collects diagnostics while reading.
-pub struct Reader {
+pub(crate) struct Reader {
     pub diags: Vec<Diagnostic>,
 }
 
 /// "did you mean" for `word` among `candidates`.
-pub fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
+pub(crate) fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
     candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(word, c), *c))
@@ -206,7 +206,7 @@ impl Reader {
         }
     }
 
-    pub fn workflow(&mut self, root: &YNode) -> Workflow {
+    pub(crate) fn workflow(&mut self, root: &YNode) -> Workflow {
         let mut wf = Workflow::default();
         let Some(top) = self.map(root, "the workflow", TOP_KEYS) else {
             return wf;
@@ -710,7 +710,7 @@ impl Reader {
 }
 
 /// A matrix value as JSON, typed as YAML 1.2's core schema types plain scalars.
-pub fn to_json(node: &YNode) -> Value {
+pub(crate) fn to_json(node: &YNode) -> Value {
     match node {
         YNode::Scalar(s) => {
             if s.style != Style::Plain {

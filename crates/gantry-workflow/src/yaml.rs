@@ -10,7 +10,7 @@ use crate::source::SourceFile;
 
 /// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     Plain,
     SingleQuoted,
     DoubleQuoted,
@@ -20,7 +20,7 @@ pub enum Style {
 
 /// A scalar and its place.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scalar {
+pub(crate) struct Scalar {
     pub text: String,
     pub span: Span,
     pub style: Style,
@@ -29,14 +29,14 @@ pub struct Scalar {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum YNode {
+pub(crate) enum YNode {
     Scalar(Scalar),
     Map(Vec<(Scalar, YNode)>, Span),
     Seq(Vec<YNode>, Span),
 }
 
 impl YNode {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             YNode::Scalar(s) => s.span,
             YNode::Map(_, s) | YNode::Seq(_, s) => *s,
@@ -44,7 +44,7 @@ impl YNode {
     }
 
     /// What kind of node this is, for messages.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             YNode::Scalar(_) => "a string",
             YNode::Map(..) => "a mapping",
@@ -56,7 +56,7 @@ impl YNode {
 impl Scalar {
     /// The byte offset in `src` of byte `at` of this scalar's text (best effort: the
     /// scalar's start when escapes or folding make the exact place unknowable).
-    pub fn source_offset(&self, src: &SourceFile, at: usize) -> usize {
+    pub(crate) fn source_offset(&self, src: &SourceFile, at: usize) -> usize {
         let at = at.min(self.text.len());
         let want: String = self.text[at..]
             .chars()
@@ -93,7 +93,7 @@ impl Scalar {
     }
 
     /// A span inside this scalar, for an expression error at `at` of length `len`.
-    pub fn inner_span(&self, src: &SourceFile, at: usize, len: usize) -> Span {
+    pub(crate) fn inner_span(&self, src: &SourceFile, at: usize, len: usize) -> Span {
         Span {
             offset: self.source_offset(src, at),
             len: len.max(1),
@@ -135,7 +135,7 @@ impl Offsets {
 }
 
 /// Parses `src` into a tree, or the one YAML error that stops parsing.
-pub fn parse(src: &SourceFile) -> Result<YNode, Diagnostic> {
+pub(crate) fn parse(src: &SourceFile) -> Result<YNode, Diagnostic> {
     if src.text.trim().is_empty() {
         return Err(Diagnostic::error(Span::default(), "the workflow file is empty")
             .with_help("a workflow needs at least `jobs:` with one job, e.g. `jobs: {build: {runs-on: host, steps: [{run: make}]}}`"));

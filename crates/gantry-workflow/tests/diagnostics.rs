@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The corpus of bad workflows: each file's rendered diagnostics are a snapshot, so any
 //! change to what users see is reviewed. Every file must produce at least one error.
 

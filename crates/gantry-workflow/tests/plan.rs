@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Good workflows become the expected plan; no input makes `load` panic.
 
 use gantry_workflow::{load, SourceFile, StepBody};

@@ -7,7 +7,7 @@ use crate::args::GcArgs;
 use crate::config::Config;
 use crate::exit::{CliError, Outcome};
 
-pub async fn gc(
+pub(crate) async fn gc(
     args: &GcArgs,
     registry: &BackendRegistry,
     config: &Config,

@@ -7,7 +7,7 @@ use gantry_state::{Ledger, LogStore, StateDir};
 use crate::args::LogsArgs;
 use crate::exit::{CliError, Outcome};
 
-pub fn logs(args: &LogsArgs, state: &StateDir) -> Result<Outcome, CliError> {
+pub(crate) fn logs(args: &LogsArgs, state: &StateDir) -> Result<Outcome, CliError> {
     let ledger = Ledger::open(state)?;
     let store = LogStore::new(state);
     let run = if args.run == "last" {

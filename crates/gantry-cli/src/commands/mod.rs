@@ -1,12 +1,12 @@
 //! One module per subcommand.
 
-pub mod gc;
-pub mod logs;
-pub mod pack;
-pub mod plugin;
-pub mod probe;
-pub mod remote;
-pub mod run;
-pub mod runs;
-pub mod schema;
-pub mod validate;
+pub(crate) mod gc;
+pub(crate) mod logs;
+pub(crate) mod pack;
+pub(crate) mod plugin;
+pub(crate) mod probe;
+pub(crate) mod remote;
+pub(crate) mod run;
+pub(crate) mod runs;
+pub(crate) mod schema;
+pub(crate) mod validate;

@@ -9,7 +9,7 @@ use crate::args::PackCommand;
 use crate::config::Config;
 use crate::exit::{CliError, Outcome};
 
-pub async fn pack(
+pub(crate) async fn pack(
     cmd: &PackCommand,
     config: &Config,
     state: &StateDir,

@@ -13,7 +13,7 @@ use crate::args::{PluginCommand, PluginPinArgs, PluginTestArgs};
 use crate::config::Config;
 use crate::exit::{CliError, Outcome};
 
-pub async fn plugin(
+pub(crate) async fn plugin(
     cmd: &PluginCommand,
     config: &Config,
     state: &StateDir,

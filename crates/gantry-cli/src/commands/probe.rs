@@ -9,9 +9,9 @@ use crate::args::ProbeArgs;
 use crate::exit::{CliError, Outcome};
 
 /// Where the last report is kept, inside the state dir.
-pub const REPORT_FILE: &str = "probe.json";
+pub(crate) const REPORT_FILE: &str = "probe.json";
 
-pub async fn probe(args: &ProbeArgs, state: &StateDir) -> Result<Outcome, CliError> {
+pub(crate) async fn probe(args: &ProbeArgs, state: &StateDir) -> Result<Outcome, CliError> {
     let report = probe_all(&ProbeOptions {
         image: args.image.clone(),
     })

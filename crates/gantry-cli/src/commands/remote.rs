@@ -85,7 +85,7 @@ fn target(config: &Config, name: &str, environment: Option<&String>) -> Target {
 }
 
 /// `gantry push PACK --remote NAME`.
-pub async fn push(args: &PushArgs, config: &Config) -> Result<Outcome, CliError> {
+pub(crate) async fn push(args: &PushArgs, config: &Config) -> Result<Outcome, CliError> {
     let adapter = open(config, &args.remote, args.flags.frozen)?;
     let options = PushOptions {
         target: target(config, &args.remote, args.environment.as_ref()),
@@ -109,7 +109,7 @@ pub async fn push(args: &PushArgs, config: &Config) -> Result<Outcome, CliError>
 }
 
 /// `gantry pull REF --remote NAME`.
-pub async fn pull(args: &PullArgs, config: &Config) -> Result<Outcome, CliError> {
+pub(crate) async fn pull(args: &PullArgs, config: &Config) -> Result<Outcome, CliError> {
     let adapter = open(config, &args.remote, args.flags.frozen)?;
     let output = args.output.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -133,7 +133,7 @@ pub async fn pull(args: &PullArgs, config: &Config) -> Result<Outcome, CliError>
 }
 
 /// `gantry remote ...`.
-pub async fn remote(cmd: &RemoteCommand, config: &Config) -> Result<Outcome, CliError> {
+pub(crate) async fn remote(cmd: &RemoteCommand, config: &Config) -> Result<Outcome, CliError> {
     match cmd {
         RemoteCommand::List => list(config),
         RemoteCommand::Capabilities(a) => capabilities(a, config).await,

@@ -24,7 +24,11 @@ use crate::wiring;
 /// Events in flight between the engine and the recorder; bounded for back-pressure.
 const EVENT_BUFFER: usize = 256;
 
-pub async fn run(args: &RunArgs, config: &Config, state: &StateDir) -> Result<Outcome, CliError> {
+pub(crate) async fn run(
+    args: &RunArgs,
+    config: &Config,
+    state: &StateDir,
+) -> Result<Outcome, CliError> {
     if !(args.grace.is_finite() && args.grace >= 0.0) {
         return Err(CliError::Usage(format!(
             "--grace {}: expected a number of seconds >= 0",

@@ -5,7 +5,7 @@ use gantry_state::{Ledger, StateDir};
 use crate::args::RunsArgs;
 use crate::exit::{CliError, Outcome};
 
-pub fn runs(args: &RunsArgs, state: &StateDir) -> Result<Outcome, CliError> {
+pub(crate) fn runs(args: &RunsArgs, state: &StateDir) -> Result<Outcome, CliError> {
     let ledger = Ledger::open(state)?;
     let _ = ledger.live_run_ids();
     let runs = ledger.runs(args.limit)?;

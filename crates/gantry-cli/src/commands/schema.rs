@@ -2,7 +2,7 @@
 
 use crate::exit::{CliError, Outcome};
 
-pub fn schema() -> Result<Outcome, CliError> {
+pub(crate) fn schema() -> Result<Outcome, CliError> {
     let text = serde_json::to_string_pretty(&gantry_workflow::schema())
         .map_err(|e| CliError::Other(e.to_string()))?;
     println!("{text}");

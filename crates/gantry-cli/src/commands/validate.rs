@@ -13,7 +13,7 @@ use crate::exit::{CliError, Outcome};
 use crate::render::Style;
 use crate::wiring::{self, JobNeeds};
 
-pub async fn validate(
+pub(crate) async fn validate(
     args: &ValidateArgs,
     config: &Config,
     state: &gantry_state::StateDir,
@@ -51,7 +51,10 @@ pub async fn validate(
 /// all jobs when `selected` is empty), so only the engines and plugins they use are
 /// connected; `None` when some job's labels are only known at run time. Files that do
 /// not load are left to the full check, which reports them.
-pub fn job_needs(files: &[std::path::PathBuf], selected: &[String]) -> Option<Vec<JobNeeds>> {
+pub(crate) fn job_needs(
+    files: &[std::path::PathBuf],
+    selected: &[String],
+) -> Option<Vec<JobNeeds>> {
     let mut out = Vec::new();
     for path in files {
         let Ok(source) = SourceFile::read(path) else {
@@ -76,7 +79,7 @@ pub fn job_needs(files: &[std::path::PathBuf], selected: &[String]) -> Option<Ve
 
 /// Loads, validates and preflights one file. With `selected` job ids, backend checks
 /// cover only those jobs and what they need: the others do not run.
-pub fn check_file(
+pub(crate) fn check_file(
     path: &std::path::Path,
     engine: &Engine,
     selected: &[String],

@@ -6,12 +6,12 @@ use gantry_engine::Event;
 
 use super::Renderer;
 
-pub struct JsonRenderer {
+pub(crate) struct JsonRenderer {
     out: std::io::BufWriter<std::io::Stdout>,
 }
 
 impl JsonRenderer {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         JsonRenderer {
             out: std::io::BufWriter::new(std::io::stdout()),
         }

@@ -8,7 +8,7 @@ use super::{
     format_ms, level_tag, run_result, step_result, stream_bar, LineSplitter, Renderer, Style,
 };
 
-pub struct LineRenderer {
+pub(crate) struct LineRenderer {
     out: std::io::BufWriter<std::io::Stdout>,
     lines: LineSplitter,
     style: Style,
@@ -16,7 +16,7 @@ pub struct LineRenderer {
 }
 
 impl LineRenderer {
-    pub fn new(style: Style, quiet: bool) -> Self {
+    pub(crate) fn new(style: Style, quiet: bool) -> Self {
         LineRenderer {
             out: std::io::BufWriter::new(std::io::stdout()),
             lines: LineSplitter::default(),
@@ -31,7 +31,7 @@ impl LineRenderer {
 }
 
 /// The mark and colour for a conclusion.
-pub fn mark(style: &Style, c: Conclusion) -> String {
+pub(super) fn mark(style: &Style, c: Conclusion) -> String {
     match c {
         Conclusion::Success => style.green("✓"),
         Conclusion::Failure => style.red("✗"),

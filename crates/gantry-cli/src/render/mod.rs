@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use gantry_backend::Stream;
 use gantry_engine::Event;
 
-pub use json::JsonRenderer;
-pub use lines::LineRenderer;
-pub use progress::ProgressRenderer;
+pub(crate) use json::JsonRenderer;
+pub(crate) use lines::LineRenderer;
+pub(crate) use progress::ProgressRenderer;
 
 /// Something that shows events.
-pub trait Renderer: Send {
+pub(crate) trait Renderer: Send {
     fn event(&mut self, event: &Event);
     /// Called once after the last event.
     fn finish(&mut self) {}
@@ -23,12 +23,12 @@ pub trait Renderer: Send {
 
 /// ANSI styling that turns itself off for NO_COLOR or a non-terminal.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(crate) struct Style {
     pub color: bool,
 }
 
 impl Style {
-    pub fn detect(is_tty: bool) -> Self {
+    pub(crate) fn detect(is_tty: bool) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
             color: is_tty && !no_color,
@@ -43,19 +43,19 @@ impl Style {
         }
     }
 
-    pub fn green(&self, t: &str) -> String {
+    pub(crate) fn green(&self, t: &str) -> String {
         self.paint("32", t)
     }
-    pub fn red(&self, t: &str) -> String {
+    pub(crate) fn red(&self, t: &str) -> String {
         self.paint("31", t)
     }
-    pub fn yellow(&self, t: &str) -> String {
+    pub(crate) fn yellow(&self, t: &str) -> String {
         self.paint("33", t)
     }
-    pub fn dim(&self, t: &str) -> String {
+    pub(crate) fn dim(&self, t: &str) -> String {
         self.paint("2", t)
     }
-    pub fn bold(&self, t: &str) -> String {
+    pub(crate) fn bold(&self, t: &str) -> String {
         self.paint("1", t)
     }
 }
@@ -63,7 +63,7 @@ impl Style {
 /// Splits streamed chunks into whole lines per (job, step, stream), holding partial
 /// lines back (bounded: very long lines are cut at 64 KiB).
 #[derive(Default)]
-pub struct LineSplitter {
+pub(crate) struct LineSplitter {
     partial: HashMap<(String, usize, Stream), Vec<u8>>,
 }
 
@@ -71,7 +71,7 @@ const MAX_LINE: usize = 64 * 1024;
 
 impl LineSplitter {
     /// Feeds a chunk; calls `emit` with every completed line (without the newline).
-    pub fn feed(
+    pub(crate) fn feed(
         &mut self,
         job: &str,
         step: usize,
@@ -99,7 +99,12 @@ impl LineSplitter {
     }
 
     /// Emits what is left of a step's partial lines.
-    pub fn flush_step(&mut self, job: &str, step: usize, mut emit: impl FnMut(Stream, &str)) {
+    pub(crate) fn flush_step(
+        &mut self,
+        job: &str,
+        step: usize,
+        mut emit: impl FnMut(Stream, &str),
+    ) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(buf) = self.partial.remove(&(job.to_string(), step, stream)) {
                 if !buf.is_empty() {
@@ -111,7 +116,7 @@ impl LineSplitter {
 }
 
 /// The tag before an engine message.
-pub fn level_tag(s: &Style, level: gantry_engine::Level) -> String {
+pub(crate) fn level_tag(s: &Style, level: gantry_engine::Level) -> String {
     match level {
         gantry_engine::Level::Info => s.dim("·"),
         gantry_engine::Level::Warning => s.yellow("warning:"),
@@ -120,7 +125,7 @@ pub fn level_tag(s: &Style, level: gantry_engine::Level) -> String {
 }
 
 /// The bar before an output line: `|` for stdout, `!` for stderr.
-pub fn stream_bar(s: &Style, stream: Stream) -> String {
+pub(crate) fn stream_bar(s: &Style, stream: Stream) -> String {
     if stream == Stream::Stderr {
         s.dim("!")
     } else {
@@ -129,7 +134,7 @@ pub fn stream_bar(s: &Style, stream: Stream) -> String {
 }
 
 /// `✓ name 12ms`, noting a failure that continue-on-error turned into success.
-pub fn step_result(
+pub(crate) fn step_result(
     s: &Style,
     name: &str,
     outcome: gantry_engine::Conclusion,
@@ -149,7 +154,7 @@ pub fn step_result(
 }
 
 /// The last line of a run.
-pub fn run_result(
+pub(crate) fn run_result(
     s: &Style,
     run_id: &str,
     conclusion: gantry_engine::Conclusion,
@@ -163,7 +168,7 @@ pub fn run_result(
 }
 
 /// `1.2s`, `2m 03s`.
-pub fn format_ms(ms: u64) -> String {
+pub(crate) fn format_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {

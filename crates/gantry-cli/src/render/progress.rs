@@ -12,7 +12,7 @@ use super::{
     format_ms, level_tag, run_result, step_result, stream_bar, LineSplitter, Renderer, Style,
 };
 
-pub struct ProgressRenderer {
+pub(crate) struct ProgressRenderer {
     multi: MultiProgress,
     bars: HashMap<String, ProgressBar>,
     lines: LineSplitter,
@@ -21,7 +21,7 @@ pub struct ProgressRenderer {
 }
 
 impl ProgressRenderer {
-    pub fn new(style: Style, quiet: bool) -> Self {
+    pub(crate) fn new(style: Style, quiet: bool) -> Self {
         ProgressRenderer {
             multi: MultiProgress::new(),
             bars: HashMap::new(),

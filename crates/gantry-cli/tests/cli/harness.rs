@@ -3,27 +3,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
 impl Project {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
         Project { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
     /// Writes `wf.yml` (or another file) into the project.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).expect("parent dir");
@@ -33,7 +33,7 @@ impl Project {
     }
 
     /// A `gantry` command running in the project with its private state dir.
-    pub fn gantry(&self) -> std::process::Command {
+    pub(crate) fn gantry(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
         cmd.current_dir(self.dir.path())
             .env("GANTRY_STATE_DIR", self.state())
@@ -43,12 +43,16 @@ impl Project {
     }
 
     /// Runs `gantry args...` to completion.
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.gantry().args(args).output().expect("run gantry")
     }
 
     /// Runs `gantry run --json wf.yml` and parses the events.
-    pub fn run_json(&self, workflow: &str, extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
+    pub(crate) fn run_json(
+        &self,
+        workflow: &str,
+        extra: &[&str],
+    ) -> (Output, Vec<serde_json::Value>) {
         let mut args = vec!["run", "--json"];
         args.extend_from_slice(extra);
         args.push(workflow);
@@ -62,7 +66,7 @@ impl Project {
 }
 
 /// stdout and stderr as text, for assertion messages.
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
         out.status.code(),
@@ -72,12 +76,12 @@ pub fn text(out: &Output) -> String {
 }
 
 /// The events of one kind.
-pub fn of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+pub(crate) fn of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     events.iter().filter(|e| e["event"] == kind).collect()
 }
 
 /// The finished event of job `key`.
-pub fn job<'a>(events: &'a [serde_json::Value], key: &str) -> &'a serde_json::Value {
+pub(crate) fn job<'a>(events: &'a [serde_json::Value], key: &str) -> &'a serde_json::Value {
     of(events, "job_finished")
         .into_iter()
         .find(|e| e["job"] == key)
@@ -85,7 +89,11 @@ pub fn job<'a>(events: &'a [serde_json::Value], key: &str) -> &'a serde_json::Va
 }
 
 /// The finished event of step `name` in job `key`.
-pub fn step<'a>(events: &'a [serde_json::Value], key: &str, name: &str) -> &'a serde_json::Value {
+pub(crate) fn step<'a>(
+    events: &'a [serde_json::Value],
+    key: &str,
+    name: &str,
+) -> &'a serde_json::Value {
     of(events, "step_finished")
         .into_iter()
         .find(|e| e["job"] == key && e["name"] == name)
@@ -93,7 +101,7 @@ pub fn step<'a>(events: &'a [serde_json::Value], key: &str, name: &str) -> &'a s
 }
 
 /// All output of job `key` as text.
-pub fn output(events: &[serde_json::Value], key: &str) -> String {
+pub(crate) fn output(events: &[serde_json::Value], key: &str) -> String {
     of(events, "output")
         .into_iter()
         .filter(|e| e["job"] == key)
@@ -102,7 +110,7 @@ pub fn output(events: &[serde_json::Value], key: &str) -> String {
 }
 
 /// Whether process `pid` exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             let state = stat
@@ -116,7 +124,7 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Whether Docker answers; under `CI=true` its absence fails the test instead.
-pub fn docker_available() -> bool {
+pub(crate) fn docker_available() -> bool {
     let ok = std::process::Command::new("docker")
         .arg("version")
         .stdout(std::process::Stdio::null())
@@ -132,7 +140,7 @@ pub fn docker_available() -> bool {
 
 /// Whether a component a test needs is there (`ok`). With `CI=true` a missing one fails
 /// the test, naming what sets it up; elsewhere the test is skipped with the reason.
-pub fn required(ok: bool, missing: &str, fix: &str) -> bool {
+pub(crate) fn required(ok: bool, missing: &str, fix: &str) -> bool {
     if !ok && std::env::var("CI").as_deref() == Ok("true") {
         panic!("{missing} and CI=true: {fix}");
     }

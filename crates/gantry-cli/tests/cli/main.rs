@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Drives the real `gantry` binary on real workflows in temp dirs (host backend, and
 //! Docker and Podman for the container layers).
 
