@@ -43,6 +43,13 @@ pub trait Backend: Send + Sync {
     /// killed gantry left behind).
     async fn reap(&self, live_runs: &[String]) -> Result<ReapReport, BackendError>;
 
+    /// What [`Backend::reap`] would remove now, removing nothing (`gantry gc --dry-run`).
+    /// `None` when this backend cannot tell without removing. Default: `None`.
+    async fn leftovers(&self, live_runs: &[String]) -> Result<Option<Vec<String>>, BackendError> {
+        let _ = live_runs;
+        Ok(None)
+    }
+
     /// Releases backend-wide resources at exit (a launched plugin process). Default: none.
     async fn shutdown(&self) {}
 }

@@ -67,6 +67,27 @@ impl Backend for WithContainers {
         Ok(report)
     }
 
+    async fn leftovers(&self, live_runs: &[String]) -> Result<Option<Vec<String>>, BackendError> {
+        let base = self.base.leftovers(live_runs).await?;
+        let more = self.containers.leftovers(live_runs).await?;
+        let unknown = |id: &str| format!("(what `{id}` left: it cannot list without removing)");
+        Ok(match (base, more) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            (Some(mut a), None) => {
+                a.push(unknown(self.containers.id()));
+                Some(a)
+            }
+            (None, Some(mut b)) => {
+                b.push(unknown(self.base.id()));
+                Some(b)
+            }
+            (None, None) => None,
+        })
+    }
+
     async fn shutdown(&self) {
         self.base.shutdown().await;
     }

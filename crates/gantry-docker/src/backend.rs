@@ -16,6 +16,8 @@ use gantry_backend::{
 };
 
 use crate::environment::DockerEnvironment;
+
+mod leftovers;
 use crate::options;
 
 /// Why an engine could not be used.
@@ -215,6 +217,10 @@ impl Backend for DockerBackend {
     ) -> Result<Arc<dyn ExecutionEnvironment>, BackendError> {
         let env = DockerEnvironment::create(self, req).await?;
         Ok(Arc::new(env))
+    }
+
+    async fn leftovers(&self, live_runs: &[String]) -> Result<Option<Vec<String>>, BackendError> {
+        self.list_leftovers(live_runs).await.map(Some)
     }
 
     async fn reap(&self, live_runs: &[String]) -> Result<ReapReport, BackendError> {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::environment::HostEnvironment;
 use crate::proc_scan;
+use crate::run_dir::RunDirs;
 
 /// How the host backend is set up.
 #[derive(Debug, Clone)]
@@ -27,13 +28,18 @@ pub struct HostConfig {
 pub struct HostBackend {
     config: HostConfig,
     owner: String,
+    dirs: RunDirs,
 }
 
 impl HostBackend {
     pub fn new(config: HostConfig) -> Self {
         let digest = Sha256::digest(config.root.as_os_str().as_encoded_bytes());
         let owner = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        HostBackend { config, owner }
+        HostBackend {
+            config,
+            owner,
+            dirs: RunDirs::default(),
+        }
     }
 
     /// The tag in `GANTRY_OWNER` of every process this backend starts: a hash of the
@@ -76,7 +82,7 @@ impl Backend for HostBackend {
         &self,
         req: EnvironmentRequest,
     ) -> Result<Arc<dyn ExecutionEnvironment>, BackendError> {
-        let env = HostEnvironment::create(&self.config, &self.owner, req).await?;
+        let env = HostEnvironment::create(&self.config, &self.owner, &self.dirs, req).await?;
         Ok(Arc::new(env))
     }
 
@@ -86,6 +92,16 @@ impl Backend for HostBackend {
         let live = live_runs.to_vec();
         tokio::task::spawn_blocking(move || proc_scan::reap(&root, &owner, &live))
             .await
+            .map_err(|e| BackendError::Other(format!("reap task failed: {e}")))
+    }
+
+    async fn leftovers(&self, live_runs: &[String]) -> Result<Option<Vec<String>>, BackendError> {
+        let root = self.config.root.clone();
+        let owner = self.owner.clone();
+        let live = live_runs.to_vec();
+        tokio::task::spawn_blocking(move || proc_scan::describe_leftovers(&root, &owner, &live))
+            .await
+            .map(Some)
             .map_err(|e| BackendError::Other(format!("reap task failed: {e}")))
     }
 }

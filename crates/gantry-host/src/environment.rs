@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use crate::backend::HostConfig;
 use crate::proc_scan::{self, ENV_VAR, OWNER_VAR, RUN_VAR};
+use crate::run_dir::RunDirs;
 use crate::{archive, process, workspace};
 
 /// A job's directory and the processes started in it.
@@ -22,6 +23,7 @@ pub(crate) struct HostEnvironment {
     id: String,
     dir: PathBuf,
     run_dir: PathBuf,
+    dirs: RunDirs,
     target: Arc<HostTarget>,
     runner: RunnerInfo,
 }
@@ -66,6 +68,7 @@ impl HostEnvironment {
     pub(crate) async fn create(
         config: &HostConfig,
         owner: &str,
+        dirs: &RunDirs,
         req: EnvironmentRequest,
     ) -> Result<Self, BackendError> {
         if !valid_run_id(&req.run_id) {
@@ -74,36 +77,8 @@ impl HostEnvironment {
                 req.run_id
             )));
         }
-        let run_dir = config.root.join(&req.run_id);
-        let marker = run_dir.join(".gantry-run");
-        // A fresh directory per environment, even for jobs with the same key. Another
-        // job of the run may remove the run dir as it ends: start over when it vanished.
-        let base = slug(&req.job_key);
-        let mut attempts = 0;
-        let dir = 'create: loop {
-            attempts += 1;
-            std::fs::create_dir_all(&run_dir)
-                .map_err(|e| BackendError::io(run_dir.display(), e))?;
-            if !marker.exists() {
-                std::fs::write(
-                    &marker,
-                    format!("run={}\npid={}\n", req.run_id, std::process::id()),
-                )
-                .map_err(|e| BackendError::io(marker.display(), e))?;
-            }
-            let mut n = 0;
-            loop {
-                let candidate = run_dir.join(format!("{base}-{n}"));
-                match std::fs::create_dir(&candidate) {
-                    Ok(()) => break 'create candidate,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
-                        continue 'create
-                    }
-                    Err(e) => return Err(BackendError::io(candidate.display(), e)),
-                }
-            }
-        };
+        // A fresh directory per environment, even for jobs with the same key.
+        let (run_dir, dir) = dirs.create_job_dir(&config.root, &req.run_id, &slug(&req.job_key))?;
         let temp = dir.join("temp");
         std::fs::create_dir_all(&temp).map_err(|e| BackendError::io(temp.display(), e))?;
         let workspace = if req.workspace.bind {
@@ -117,7 +92,7 @@ impl HostEnvironment {
                     .await
                     .map_err(|e| BackendError::Other(format!("workspace copy task failed: {e}")))?;
             if let Err(e) = copied {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = dirs.remove_job_dir(&run_dir, &dir);
                 return Err(e);
             }
             ws
@@ -144,6 +119,7 @@ impl HostEnvironment {
             id: env_id.clone(),
             dir,
             run_dir,
+            dirs: dirs.clone(),
             target: Arc::new(HostTarget {
                 workspace,
                 temp,
@@ -187,46 +163,10 @@ impl ExecutionEnvironment for HostEnvironment {
 
     async fn remove(&self) -> Result<(), BackendError> {
         self.target.kill_all();
-        let dir = self.dir.clone();
-        let run_dir = self.run_dir.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), BackendError> {
-            if dir.exists() {
-                make_writable(&dir);
-                std::fs::remove_dir_all(&dir).map_err(|e| BackendError::io(dir.display(), e))?;
-            }
-            // The run dir goes with its last job: drop the marker, remove the dir if that
-            // left it empty, else put the marker back for the jobs still there.
-            let marker = run_dir.join(".gantry-run");
-            if let Ok(contents) = std::fs::read(&marker) {
-                let _ = std::fs::remove_file(&marker);
-                if std::fs::remove_dir(&run_dir).is_err() && run_dir.exists() && !marker.exists() {
-                    let _ = std::fs::write(&marker, contents);
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| BackendError::Other(format!("removal task failed: {e}")))?
-    }
-}
-
-/// Steps may leave read-only directories behind; make them removable.
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .build()
-        .flatten()
-    {
-        if entry.file_type().is_some_and(|t| t.is_dir()) {
-            if let Ok(meta) = std::fs::metadata(entry.path()) {
-                let mut p = meta.permissions();
-                if p.mode() & 0o700 != 0o700 {
-                    p.set_mode(p.mode() | 0o700);
-                    let _ = std::fs::set_permissions(entry.path(), p);
-                }
-            }
-        }
+        let (dirs, dir, run_dir) = (self.dirs.clone(), self.dir.clone(), self.run_dir.clone());
+        tokio::task::spawn_blocking(move || dirs.remove_job_dir(&run_dir, &dir))
+            .await
+            .map_err(|e| BackendError::Other(format!("removal task failed: {e}")))?
     }
 }
 

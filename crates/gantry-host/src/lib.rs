@@ -12,6 +12,7 @@ mod backend;
 mod environment;
 mod proc_scan;
 mod process;
+mod run_dir;
 mod workspace;
 
 pub use backend::{HostBackend, HostConfig};

@@ -41,6 +41,11 @@ impl StateDir {
         self.root.join("gantry.db")
     }
 
+    /// The lock that orders run registration against reaping (see `Ledger::reap_guard`).
+    pub fn reap_lock_path(&self) -> PathBuf {
+        self.root.join("reap.lock")
+    }
+
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }

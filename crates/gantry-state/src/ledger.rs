@@ -63,13 +63,22 @@ CREATE TABLE steps (
 ALTER TABLE steps ADD COLUMN log_offset INTEGER;
 ALTER TABLE steps ADD COLUMN log_len INTEGER;
 "#,
+    // 3: why a run failed when no exit code tells (its gantry crashed or was killed).
+    r#"
+ALTER TABLE runs ADD COLUMN error TEXT;
+"#,
 ];
+
+/// How long a write waits for another gantry's write to the ledger to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The ledger. Clones share one connection.
 #[derive(Clone)]
 pub struct Ledger {
     pub(crate) conn: Arc<Mutex<Connection>>,
     pub(crate) path: PathBuf,
+    /// The state dir's reap lock (see [`crate::liveness`]).
+    pub(crate) reap_lock: PathBuf,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -84,7 +93,7 @@ pub(crate) fn now() -> String {
 
 /// The start time of process `pid` (field 22 of /proc/PID/stat), to tell a live run's
 /// process from an unrelated one that reused its pid.
-fn process_start(pid: u32) -> Option<String> {
+pub(crate) fn process_start(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     // Fields after the command: state is field 3, starttime is field 22.
@@ -96,7 +105,7 @@ fn process_start(pid: u32) -> Option<String> {
     fields.get(19).map(|s| s.to_string())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
@@ -108,7 +117,7 @@ impl Ledger {
         dir.ensure()?;
         let path = dir.db_path();
         let conn = Connection::open(&path).map_err(|e| StateError::db(&path, e))?;
-        conn.busy_timeout(Duration::from_secs(10))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StateError::db(&path, e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
@@ -117,6 +126,7 @@ impl Ledger {
         let ledger = Ledger {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            reap_lock: dir.reap_lock_path(),
         };
         ledger.migrate(COMPONENT, MIGRATIONS)?;
         ledger.migrate(crate::artifacts::COMPONENT, crate::artifacts::MIGRATIONS)?;
@@ -135,8 +145,23 @@ impl Ledger {
     /// Applies `component`'s migrations that have not run yet, in one transaction.
     fn migrate(&self, component: &str, migrations: &[&str]) -> Result<(), StateError> {
         let mut conn = self.lock();
+        // Most opens find the schema current: a plain read, no write lock taken.
+        let current: Option<i64> = conn
+            .query_row(
+                "SELECT version FROM migrations WHERE component = ?1",
+                [component],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        if current == Some(migrations.len() as i64) {
+            return Ok(());
+        }
+        // IMMEDIATE: take the write lock up front (waiting for it), so two gantrys opening
+        // a new ledger at once never both read version 0 and then fail to upgrade.
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| StateError::db(&self.path, e))?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -180,6 +205,9 @@ impl Ledger {
         validate_run_id(&run.id)?;
         let pid = std::process::id();
         let start = process_start(pid).unwrap_or_default();
+        // Registered under the reap lock: a reaper lists the live runs and reaps while it
+        // holds the lock, so this run is either on its list or starts after it finished.
+        let _registering = crate::liveness::ReapLock::shared(&self.reap_lock)?;
         self.lock()
             .execute(
                 "INSERT INTO runs (id, workflow_name, workflow_path, status, started_at, pid, pid_start, host)
@@ -190,17 +218,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records how a run ended.
+    /// Records how a run ended, and why when it failed for a reason outside the workflow
+    /// (`error`, e.g. the disk filled up).
     pub fn finish_run(
         &self,
         id: &str,
         status: RunStatus,
         exit_code: i32,
+        error: Option<&str>,
     ) -> Result<(), StateError> {
         self.lock()
             .execute(
-                "UPDATE runs SET status = ?2, exit_code = ?3, finished_at = ?4 WHERE id = ?1",
-                params![id, status.as_str(), exit_code, now()],
+                "UPDATE runs SET status = ?2, exit_code = ?3, finished_at = ?4, error = ?5 WHERE id = ?1",
+                params![id, status.as_str(), exit_code, now(), error],
             )
             .map_err(|e| self.db(e))?;
         Ok(())
@@ -381,44 +411,10 @@ impl Ledger {
             .map_err(|e| self.db(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.db(e))
     }
-
-    /// Runs still in progress in a live gantry process. Runs marked running whose
-    /// process is gone (killed, crashed) are marked cancelled here.
-    pub fn live_run_ids(&self) -> Result<Vec<String>, StateError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT id, pid, pid_start FROM runs WHERE status = 'running'")
-            .map_err(|e| self.db(e))?;
-        let running = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(|e| self.db(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.db(e))?;
-        drop(stmt);
-        let mut live = Vec::new();
-        for (id, pid, start) in running {
-            if process_start(pid).is_some_and(|s| s == start) {
-                live.push(id);
-            } else {
-                conn.execute(
-                    "UPDATE runs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1 AND status = 'running'",
-                    params![id, now()],
-                )
-                .map_err(|e| self.db(e))?;
-            }
-        }
-        Ok(live)
-    }
 }
 
 const RUN_COLUMNS: &str =
-    "id, workflow_name, workflow_path, status, started_at, finished_at, exit_code, pid, host";
+    "id, workflow_name, workflow_path, status, started_at, finished_at, exit_code, pid, host, error";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -431,6 +427,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         exit_code: r.get(6)?,
         pid: r.get(7)?,
         host: r.get(8)?,
+        error: r.get(9)?,
     })
 }
 
@@ -487,7 +484,7 @@ mod tests {
             ..Default::default()
         };
         l.upsert_step(&id, &job.key, &step).unwrap();
-        l.finish_run(&id, RunStatus::Failure, 1).unwrap();
+        l.finish_run(&id, RunStatus::Failure, 1, None).unwrap();
 
         let run = l.run(&id).unwrap().unwrap();
         assert_eq!((run.status, run.exit_code), (RunStatus::Failure, Some(1)));
@@ -520,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn liveness_marks_dead_runs_cancelled() {
+    fn a_dead_run_is_recorded_as_crashed_not_cancelled() {
         let (_d, l) = ledger();
         let mine = start(&l);
         let dead = Ledger::new_run_id();
@@ -530,6 +527,20 @@ mod tests {
             workflow_path: "p".into(),
         })
         .unwrap();
+        let job = JobRecord {
+            key: "build".into(),
+            name: "build".into(),
+            status: JobStatus::Running,
+            ..Default::default()
+        };
+        l.upsert_job(&dead, &job).unwrap();
+        let step = StepRecord {
+            index: 0,
+            name: "s".into(),
+            status: JobStatus::Running,
+            ..Default::default()
+        };
+        l.upsert_step(&dead, "build", &step).unwrap();
         // Pretend another, now-dead process ran it.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
@@ -539,7 +550,51 @@ mod tests {
             .unwrap();
         let live = l.live_run_ids().unwrap();
         assert_eq!(live, vec![mine]);
-        assert_eq!(l.run(&dead).unwrap().unwrap().status, RunStatus::Cancelled);
+        let run = l.run(&dead).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Failure);
+        assert_eq!(run.error.as_deref(), Some(crate::liveness::CRASHED));
+        assert_eq!(l.jobs(&dead).unwrap()[0].status, JobStatus::Failure);
+        assert_eq!(l.steps(&dead, "build").unwrap()[0].status, JobStatus::Failure);
+    }
+
+    #[test]
+    fn runs_of_another_host_are_never_taken_for_dead() {
+        let (_d, l) = ledger();
+        let other = start(&l);
+        l.lock()
+            .execute(
+                "UPDATE runs SET pid = 1, pid_start = 'x', host = 'elsewhere' WHERE id = ?1",
+                params![other],
+            )
+            .unwrap();
+        assert_eq!(l.live_run_ids().unwrap(), vec![other]);
+    }
+
+    #[test]
+    fn many_processes_open_a_new_ledger_at_once() {
+        // Threads with their own connections race like processes do: none may see
+        // "database is locked" while creating the schema.
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::at(dir.path().join("s"));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let state = state.clone();
+                std::thread::spawn(move || {
+                    let l = Ledger::open(&state)?;
+                    let id = Ledger::new_run_id();
+                    l.start_run(&NewRun {
+                        id: id.clone(),
+                        workflow_name: "w".into(),
+                        workflow_path: "p".into(),
+                    })?;
+                    l.live_run_ids()?;
+                    l.finish_run(&id, RunStatus::Success, 0, None)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod artifacts;
 mod dir;
 mod error;
 mod ledger;
+mod liveness;
 mod logs;
 mod records;
 
@@ -26,5 +27,6 @@ pub use artifacts::{ArtifactFile, ArtifactRecord, ObjectRecord};
 pub use dir::StateDir;
 pub use error::StateError;
 pub use ledger::Ledger;
+pub use liveness::{LiveRuns, CRASHED};
 pub use logs::{LogStore, LogWriter};
 pub use records::{JobRecord, JobStatus, NewRun, RunRecord, RunStatus, StepRecord};

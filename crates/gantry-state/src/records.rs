@@ -71,6 +71,9 @@ pub struct RunRecord {
     /// The gantry process that ran it.
     pub pid: u32,
     pub host: String,
+    /// Why the run failed when its exit code cannot tell: its gantry crashed or was
+    /// killed, or a fault outside the workflow (a full disk) stopped it.
+    pub error: Option<String>,
 }
 
 /// A recorded job.

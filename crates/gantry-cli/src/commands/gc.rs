@@ -14,25 +14,13 @@ pub(crate) async fn gc(
     state: &StateDir,
 ) -> Result<Outcome, CliError> {
     let ledger = Ledger::open(state)?;
-    let live = ledger.live_run_ids()?;
+    // Held until the end: no run registers while its leftovers are judged and removed.
+    let guard = ledger
+        .reap_guard(true)?
+        .ok_or_else(|| CliError::Other("the state dir's reap lock could not be taken".into()))?;
+    let live = guard.ids.clone();
     if args.dry_run {
-        println!(
-            "live runs: {}",
-            if live.is_empty() {
-                "none".to_string()
-            } else {
-                live.join(", ")
-            }
-        );
-        println!(
-            "would reap on: {}",
-            registry
-                .backends()
-                .map(|b| b.id().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return Ok(Outcome::Success);
+        return dry_run(&ledger, registry, &live).await;
     }
     let mut failed = false;
     // Artifacts past their retention-days.
@@ -80,6 +68,56 @@ pub(crate) async fn gc(
                     println!("{}: nothing to remove", backend.id());
                 }
             }
+            Err(e) => {
+                eprintln!("{}: {e}", backend.id());
+                failed = true;
+            }
+        }
+    }
+    drop(guard);
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Lists what `gc` would remove, removing nothing.
+async fn dry_run(
+    ledger: &Ledger,
+    registry: &BackendRegistry,
+    live: &[String],
+) -> Result<Outcome, CliError> {
+    println!(
+        "live runs: {}",
+        if live.is_empty() {
+            "none".to_string()
+        } else {
+            live.join(", ")
+        }
+    );
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    for a in ledger.expired_artifacts(&now)? {
+        println!(
+            "artifacts: would remove `{}` of run {} (expired {})",
+            a.name,
+            a.run_id,
+            a.expires_at.unwrap_or_default()
+        );
+    }
+    let mut failed = false;
+    for backend in registry.backends() {
+        match backend.leftovers(live).await {
+            Ok(Some(items)) if items.is_empty() => println!("{}: nothing to remove", backend.id()),
+            Ok(Some(items)) => {
+                for item in items {
+                    println!("{}: would remove {item}", backend.id());
+                }
+            }
+            Ok(None) => println!(
+                "{}: cannot list its leftovers without removing them; `gantry gc` reaps them",
+                backend.id()
+            ),
             Err(e) => {
                 eprintln!("{}: {e}", backend.id());
                 failed = true;

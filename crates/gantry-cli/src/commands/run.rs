@@ -196,27 +196,30 @@ async fn run_plan(
         Outcome::Failed => 1,
         Outcome::Cancelled => 130,
     };
-    ledger.finish_run(&run_id, status, code)?;
+    ledger.finish_run(&run_id, status, code, None)?;
     if let Some(e) = recorder.error.take() {
         eprintln!("warning: recording run {run_id}: {e}");
     }
     Ok(result)
 }
 
-/// Removes what earlier, killed gantry runs left behind on every backend.
+/// Removes what earlier, killed gantry runs left behind on every backend. Skipped when
+/// another gantry is reaping or registering a run right now (it reaps, or will).
 async fn reap_leftovers(ledger: &Ledger, registry: &BackendRegistry) {
-    let live = match ledger.live_run_ids() {
-        Ok(l) => l,
+    let live = match ledger.reap_guard(false) {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
         Err(e) => {
             tracing::warn!("listing live runs: {e}");
             return;
         }
     };
     for backend in registry.backends() {
-        if let Err(e) = backend.reap(&live).await {
+        if let Err(e) = backend.reap(&live.ids).await {
             tracing::warn!("reaping leftovers on backend {}: {e}", backend.id());
         }
     }
+    drop(live);
 }
 
 /// First SIGINT/SIGTERM cancels gracefully, the next one forces.

@@ -11,5 +11,6 @@ mod plugins;
 mod probe;
 mod remote;
 mod secrets;
+mod shared_state;
 mod surface;
 mod validate;
