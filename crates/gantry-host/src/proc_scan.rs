@@ -108,6 +108,11 @@ fn read_owner(run_dir: &Path) -> Option<Owner> {
 }
 
 impl Owner {
+    /// Whether the owner is another process that still runs.
+    fn alive_elsewhere(&self) -> bool {
+        self.pid != std::process::id() && self.alive()
+    }
+
     /// Whether the owning process still runs. A marker without a start time (an older
     /// gantry wrote it) counts as alive while its pid exists.
     fn alive(&self) -> bool {
@@ -162,10 +167,11 @@ impl std::fmt::Display for Leftover {
     }
 }
 
-/// Whether the run's dir names a live owner: then nothing of it is touched, whatever
-/// the caller's list of live runs says.
+/// Whether the run's dir names another live process as its owner: then nothing of it is
+/// touched, whatever the caller's list of live runs says (that list may come from another
+/// state dir sharing this root). This process's own runs are the caller's to judge.
 fn owned_by_live_process(root: &Path, run: &str) -> bool {
-    read_owner(&root.join(run)).is_some_and(|o| o.alive())
+    read_owner(&root.join(run)).is_some_and(|o| o.alive_elsewhere())
 }
 
 /// What [`reap`] would remove: processes and directories of runs not in `live` that
@@ -193,7 +199,7 @@ fn leftovers(root: &Path, owner: &str, live: &[String]) -> Vec<Leftover> {
             continue;
         }
         let leftover = match read_owner(&path) {
-            Some(o) => !o.alive(),
+            Some(o) => !o.alive_elsewhere(),
             // No marker: only an empty dir shaped like a run's (what an interrupted
             // start or removal leaves) is provably a leftover.
             None => {
@@ -241,10 +247,12 @@ mod tests {
     #[test]
     fn reaps_only_what_a_dead_owner_left() {
         let root = tempfile::tempdir().unwrap();
-        // A live run (this process) not on the caller's list: untouched.
+        // A run of another live process (pid 1 and its real start time) not on the
+        // caller's list: untouched.
         let live = root.path().join("01M8MH77MM2E4TD9C9D8SP9AV3");
         std::fs::create_dir_all(live.join("job-0")).unwrap();
-        std::fs::write(live.join(MARKER), owner_marker("x")).unwrap();
+        let init = process_start(1).unwrap();
+        std::fs::write(live.join(MARKER), format!("run=x\npid=1\nstart={init}\n")).unwrap();
         // A dead owner's run: removed.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = child.id();
