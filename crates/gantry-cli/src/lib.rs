@@ -2,9 +2,11 @@
 //! engine's registry, and renders and records what the engine reports. Thin on purpose:
 //! the domain lives in the other crates.
 
+use crate::console::errln;
 mod args;
 mod commands;
 mod config;
+mod console;
 mod discover;
 mod exit;
 mod record;
@@ -37,7 +39,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(outcome) => outcome.code(),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             e.code()
         }
     }

@@ -45,6 +45,28 @@ pub struct JobScope {
 }
 
 impl JobScope {
+    /// Renders a template (`${{ }}`) against these contexts.
+    pub fn render(&self, text: &str) -> Result<String, String> {
+        if !text.contains("${{") {
+            return Ok(text.to_string());
+        }
+        let t = gantry_expr::Template::parse(text).map_err(|e| e.to_string())?;
+        t.render(&self.eval_context()).map_err(|e| e.to_string())
+    }
+
+    /// Raises the job status to `status` if that is worse (cancelled beats failure
+    /// beats success); it never gets better.
+    pub fn raise_status(&mut self, status: JobStatus) {
+        let rank = |s: JobStatus| match s {
+            JobStatus::Success => 0,
+            JobStatus::Failure => 1,
+            JobStatus::Cancelled => 2,
+        };
+        if rank(status) > rank(self.status) {
+            self.status = status;
+        }
+    }
+
     /// The evaluation context for the current point.
     pub fn eval_context(&self) -> EvalContext {
         let mut contexts = IndexMap::new();

@@ -107,7 +107,7 @@ pub(crate) async fn drive(
     let start_level = cancel.level();
     let mut cancel_rx = cancel.subscribe();
     let mut cancel_open = true;
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut kill_at: Option<Instant> = None;
     let mut cause: Option<StopCause> = None;
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
@@ -118,7 +118,7 @@ pub(crate) async fn drive(
             _ = sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && cause.is_none() => {
                 cause = Some(StopCause::Timeout(timeout.unwrap_or_default()));
                 let _ = stop_tx.send(StopLevel::Terminate);
-                kill_at = Some(Instant::now() + grace);
+                kill_at = Some(Instant::now().checked_add(grace).unwrap_or(far));
             }
             _ = sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() => {
                 let _ = stop_tx.send(StopLevel::Kill);
@@ -144,7 +144,7 @@ pub(crate) async fn drive(
                     CancelLevel::Graceful => {
                         if *stop_tx.borrow() == StopLevel::Run {
                             let _ = stop_tx.send(StopLevel::Terminate);
-                            kill_at = Some(Instant::now() + grace);
+                            kill_at = Some(Instant::now().checked_add(grace).unwrap_or(far));
                         }
                     }
                     CancelLevel::None => {}

@@ -17,8 +17,9 @@ use serde_json::{json, Map, Value};
 use crate::builtin::Builtins;
 use crate::cancel::{CancelLevel, CancelReason, CancelSignal};
 use crate::context::{strategy_value, JobScope, NeedResult};
+use crate::duration::{human_duration, timeout_minutes};
 use crate::event::{Conclusion, Event, EventSender, Level};
-use crate::step::{human_duration, max_status};
+use crate::job_run::JobRun;
 
 /// GitHub's default job timeout.
 const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(360 * 60);
@@ -51,43 +52,6 @@ pub struct JobOutcome {
     pub error: Option<String>,
 }
 
-/// A job in progress.
-pub(crate) struct JobRun {
-    pub run_id: String,
-    pub key: String,
-    pub job: PlannedJob,
-    pub events: EventSender,
-    pub masker: Arc<Masker>,
-    pub cancel: CancelSignal,
-    pub grace: Duration,
-    pub builtins: Builtins,
-    pub environment: Arc<dyn ExecutionEnvironment>,
-    pub target: Arc<dyn Container>,
-    pub scope: JobScope,
-    pub path_additions: Vec<String>,
-    pub file_env: IndexMap<String, String>,
-    /// Whether the target has bash (GitHub's default shell), once asked.
-    pub has_bash: Option<bool>,
-    /// Whether the step files (`$GITHUB_OUTPUT`, `_ENV`, `_PATH`, `_STEP_SUMMARY`) are
-    /// known to exist and be empty, as the last step left them: then the next step need
-    /// not truncate them.
-    pub step_files_clean: bool,
-}
-
-impl JobRun {
-    pub(crate) async fn message(&self, step: Option<usize>, level: Level, message: String) {
-        let _ = self
-            .events
-            .send(Event::Message {
-                job: self.key.clone(),
-                step,
-                level,
-                message,
-            })
-            .await;
-    }
-}
-
 /// Runs `job` to completion and emits its events.
 pub(crate) async fn run_job(
     shared: Arc<RunShared>,
@@ -109,7 +73,7 @@ pub(crate) async fn run_job(
         ..Default::default()
     };
     scope.github.insert("job".into(), json!(job.id));
-    let display = render_plain(&scope, &job.name).unwrap_or_else(|_| job.name.clone());
+    let display = scope.render(&job.name).unwrap_or_else(|_| job.name.clone());
 
     let outcome = prepare_and_run(&shared, &job, &mut scope, &cancel, &display).await;
     let outcome = match outcome {
@@ -206,7 +170,7 @@ async fn prepare_and_run(
 
     // Workflow env, then job env, each rendered with what came before.
     for (k, v) in shared.workflow_env.iter().chain(job.env.iter()) {
-        let value = render_plain(scope, v).map_err(|e| {
+        let value = scope.render(v).map_err(|e| {
             (
                 Conclusion::Failure,
                 Some(format!("job `{display}`: env `{k}`: {e}")),
@@ -218,7 +182,7 @@ async fn prepare_and_run(
     let labels = job
         .runs_on
         .iter()
-        .map(|l| render_plain(scope, l))
+        .map(|l| scope.render(l))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             (
@@ -235,32 +199,23 @@ async fn prepare_and_run(
     let timeout = match &job.timeout_minutes {
         None => DEFAULT_JOB_TIMEOUT,
         Some(raw) => {
-            let text = render_plain(scope, raw).map_err(|e| {
+            let text = scope.render(raw).map_err(|e| {
                 (
                     Conclusion::Failure,
                     Some(format!("job `{display}`: timeout-minutes: {e}")),
                 )
             })?;
-            let m: f64 = text
-                .trim()
-                .parse()
-                .ok()
-                .filter(|m: &f64| m.is_finite() && *m > 0.0)
-                .ok_or((
+            timeout_minutes(&text).map_err(|e| {
+                (
                     Conclusion::Failure,
-                    Some(format!(
-                        "job `{display}`: timeout-minutes: `{text}` is not a positive number"
-                    )),
-                ))?;
-            Duration::from_secs_f64(m * 60.0)
+                    Some(format!("job `{display}`: timeout-minutes: {e}")),
+                )
+            })?
         }
     };
     let continue_on_error = match &job.continue_on_error {
         None => false,
-        Some(raw) => matches!(
-            render_plain(scope, raw).as_deref().map(str::trim),
-            Ok("true")
-        ),
+        Some(raw) => matches!(scope.render(raw).as_deref().map(str::trim), Ok("true")),
     };
 
     let mut request = EnvironmentRequest::new(
@@ -389,12 +344,12 @@ async fn run_in_environment(
     };
     for step in &job.steps {
         if cancel.is_cancelled() {
-            run.scope.status = max_status(run.scope.status, JobStatus::Cancelled);
+            run.scope.raise_status(JobStatus::Cancelled);
         }
         run.run_step(step).await;
     }
     if cancel.is_cancelled() {
-        run.scope.status = max_status(run.scope.status, JobStatus::Cancelled);
+        run.scope.raise_status(JobStatus::Cancelled);
     }
 
     let mut outputs = IndexMap::new();
@@ -530,7 +485,7 @@ fn container_spec(
     name: &str,
     def: &ContainerDef,
 ) -> Result<ContainerSpec, String> {
-    let r = |s: &str| render_plain(scope, s);
+    let r = |s: &str| scope.render(s);
     let image = r(&def.image)?;
     if image.trim().is_empty() {
         return Err("image is empty".into());
@@ -582,15 +537,6 @@ fn parse_port(text: &str) -> Result<PortMapping, String> {
             "port `{text}`: expected `CONTAINER`, `HOST:CONTAINER` or `IP:HOST:CONTAINER`"
         )),
     }
-}
-
-/// Renders a template with `scope`, without needing a job in progress.
-pub(crate) fn render_plain(scope: &JobScope, text: &str) -> Result<String, String> {
-    if !text.contains("${{") {
-        return Ok(text.to_string());
-    }
-    let t = gantry_expr::Template::parse(text).map_err(|e| e.to_string())?;
-    t.render(&scope.eval_context()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@
 pub mod builtin;
 pub mod cancel;
 pub mod context;
+mod duration;
 pub mod env_file;
 pub mod event;
 mod exec_driver;
 mod job;
+mod job_run;
 pub mod preflight;
 mod scheduler;
 pub mod shell;

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::builtin::Builtins;
 use crate::context::JobScope;
-use crate::job::render_plain;
 
 /// Problems found; empty when the plan can run here.
 pub fn check(plan: &Plan, registry: &BackendRegistry, builtins: &Builtins) -> Vec<Diagnostic> {
@@ -117,10 +116,7 @@ pub fn static_labels(job: &PlannedJob) -> Option<Vec<String>> {
     if !literal {
         return None;
     }
-    job.runs_on
-        .iter()
-        .map(|l| render_plain(&scope, l).ok())
-        .collect()
+    job.runs_on.iter().map(|l| scope.render(l).ok()).collect()
 }
 
 /// Whether `job` runs container layers: a job container, services or `docker://` steps.

@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry_backend::{Container, ContainerKind, ContainerSpec, ExecRequest};
-use gantry_expr::{JobStatus, Template};
+use gantry_expr::JobStatus;
 use gantry_workflow::{PlannedStep, StepBody};
 use indexmap::IndexMap;
 
 use crate::builtin::BuiltinCall;
 use crate::cancel::CancelLevel;
 use crate::context::StepResult;
+use crate::duration::{human_duration, seconds};
 use crate::env_file;
 use crate::event::{Conclusion, Event, Level};
 use crate::exec_driver::{drive, OutputRoute, StopCause};
-use crate::job::JobRun;
+use crate::job_run::JobRun;
 use crate::shell;
 
 /// What happened to one step.
@@ -60,7 +61,7 @@ impl JobRun {
         let report = self.step_report(step, &name).await;
 
         if report.conclusion == Conclusion::Failure {
-            self.scope.status = max_status(self.scope.status, JobStatus::Failure);
+            self.scope.raise_status(JobStatus::Failure);
         }
         if let Some(id) = &step.id {
             self.scope.steps.insert(
@@ -153,12 +154,7 @@ impl JobRun {
         };
         let (attempts, delay) = step
             .retry
-            .map(|r| {
-                (
-                    r.attempts.max(1),
-                    Duration::from_secs_f64(r.delay_seconds.max(0.0)),
-                )
-            })
+            .map(|r| (r.attempts.max(1), seconds(r.delay_seconds)))
             .unwrap_or((1, Duration::ZERO));
 
         let mut last = None;
@@ -602,41 +598,6 @@ impl JobRun {
         }
     }
 
-    /// Renders a template with the current scope.
-    pub(crate) fn render(&self, text: &str) -> Result<String, String> {
-        if !text.contains("${{") {
-            return Ok(text.to_string());
-        }
-        let t = Template::parse(text).map_err(|e| e.to_string())?;
-        t.render(&self.scope.eval_context())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Evaluates a `timeout-minutes` value.
-    pub(crate) fn minutes(&self, raw: Option<&str>) -> Result<Option<Duration>, String> {
-        let Some(raw) = raw else { return Ok(None) };
-        let text = self.render(raw)?;
-        let m: f64 = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not a number of minutes"))?;
-        if !m.is_finite() || m <= 0.0 {
-            return Err(format!("`{text}` must be a positive number of minutes"));
-        }
-        Ok(Some(Duration::from_secs_f64(m * 60.0)))
-    }
-
-    /// Evaluates a boolean field such as `continue-on-error`.
-    pub(crate) fn flag(&self, raw: Option<&str>) -> Result<bool, String> {
-        let Some(raw) = raw else { return Ok(false) };
-        let text = self.render(raw)?;
-        match text.trim() {
-            "true" => Ok(true),
-            "false" | "" => Ok(false),
-            other => Err(format!("`{other}` is not true or false")),
-        }
-    }
-
     fn step_name(&self, step: &PlannedStep) -> String {
         if let Some(n) = &step.name {
             if let Ok(s) = self.render(n) {
@@ -678,36 +639,6 @@ fn fail_attempt(error: String) -> Attempt {
         outputs: IndexMap::new(),
         env: IndexMap::new(),
         paths: Vec::new(),
-    }
-}
-
-/// The worse of two statuses (cancelled beats failure beats success).
-pub(crate) fn max_status(a: JobStatus, b: JobStatus) -> JobStatus {
-    let rank = |s: JobStatus| match s {
-        JobStatus::Success => 0,
-        JobStatus::Failure => 1,
-        JobStatus::Cancelled => 2,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
-/// `1m 30s`-style duration for messages.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 60.0 {
-        format!("{s:.0}s").replace(".0s", "s")
-    } else {
-        let m = (s / 60.0).floor();
-        let rest = s - m * 60.0;
-        if rest < 0.5 {
-            format!("{m:.0}m")
-        } else {
-            format!("{m:.0}m {rest:.0}s")
-        }
     }
 }
 
@@ -780,12 +711,5 @@ mod tests {
         );
         assert!(shell_words("'open").is_err());
         assert!(shell_words("").unwrap().is_empty());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(Duration::from_secs(5)), "5s");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
     }
 }

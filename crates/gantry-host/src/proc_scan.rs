@@ -154,8 +154,14 @@ fn holds_no_files(dir: &Path) -> bool {
 
 /// Something a dead run left.
 enum Leftover {
-    Process { pid: i32, run: String },
-    Dir { path: std::path::PathBuf, run: String },
+    Process {
+        pid: i32,
+        run: String,
+    },
+    Dir {
+        path: std::path::PathBuf,
+        run: String,
+    },
 }
 
 impl std::fmt::Display for Leftover {
@@ -259,7 +265,11 @@ mod tests {
         child.wait().unwrap();
         let dead = root.path().join("01M8MH77MMB8RS2CDDBYT5S2VG");
         std::fs::create_dir_all(dead.join("job-0/workspace")).unwrap();
-        std::fs::write(dead.join(MARKER), format!("run=x\npid={dead_pid}\nstart=1\n")).unwrap();
+        std::fs::write(
+            dead.join(MARKER),
+            format!("run=x\npid={dead_pid}\nstart=1\n"),
+        )
+        .unwrap();
         // An empty leftover without a marker: removed. A non-empty one, or one not
         // shaped like a run: kept.
         let empty = root.path().join("01M8MH782BPHHM14Z9X7B50934");

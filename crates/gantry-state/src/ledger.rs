@@ -554,7 +554,10 @@ mod tests {
         assert_eq!(run.status, RunStatus::Failure);
         assert_eq!(run.error.as_deref(), Some(crate::liveness::CRASHED));
         assert_eq!(l.jobs(&dead).unwrap()[0].status, JobStatus::Failure);
-        assert_eq!(l.steps(&dead, "build").unwrap()[0].status, JobStatus::Failure);
+        assert_eq!(
+            l.steps(&dead, "build").unwrap()[0].status,
+            JobStatus::Failure
+        );
     }
 
     #[test]

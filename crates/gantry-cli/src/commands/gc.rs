@@ -1,5 +1,6 @@
 //! `gantry gc`: remove what killed runs left behind on every backend.
 
+use crate::console::{errln, outln};
 use gantry_backend::BackendRegistry;
 use gantry_state::{Ledger, StateDir};
 
@@ -38,16 +39,17 @@ pub(crate) async fn gc(
                     .delete_artifact(&a.run_id, &a.name)
                     .map_err(|e| e.to_string())
             }) {
-                Ok(()) => println!(
+                Ok(()) => outln!(
                     "artifacts: removed `{}` of run {} (expired {})",
                     a.name,
                     a.run_id,
                     a.expires_at.unwrap_or_default()
                 ),
                 Err(e) => {
-                    eprintln!(
+                    errln!(
                         "artifacts: could not remove `{}` of run {}: {e}",
-                        a.name, a.run_id
+                        a.name,
+                        a.run_id
                     );
                     failed = true;
                 }
@@ -58,18 +60,18 @@ pub(crate) async fn gc(
         match backend.reap(&live).await {
             Ok(report) => {
                 for r in &report.removed {
-                    println!("{}: removed {r}", backend.id());
+                    outln!("{}: removed {r}", backend.id());
                 }
                 for f in &report.failed {
-                    eprintln!("{}: could not remove {f}", backend.id());
+                    errln!("{}: could not remove {f}", backend.id());
                     failed = true;
                 }
                 if report.removed.is_empty() && report.failed.is_empty() {
-                    println!("{}: nothing to remove", backend.id());
+                    outln!("{}: nothing to remove", backend.id());
                 }
             }
             Err(e) => {
-                eprintln!("{}: {e}", backend.id());
+                errln!("{}: {e}", backend.id());
                 failed = true;
             }
         }
@@ -88,7 +90,7 @@ async fn dry_run(
     registry: &BackendRegistry,
     live: &[String],
 ) -> Result<Outcome, CliError> {
-    println!(
+    outln!(
         "live runs: {}",
         if live.is_empty() {
             "none".to_string()
@@ -98,7 +100,7 @@ async fn dry_run(
     );
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     for a in ledger.expired_artifacts(&now)? {
-        println!(
+        outln!(
             "artifacts: would remove `{}` of run {} (expired {})",
             a.name,
             a.run_id,
@@ -108,18 +110,18 @@ async fn dry_run(
     let mut failed = false;
     for backend in registry.backends() {
         match backend.leftovers(live).await {
-            Ok(Some(items)) if items.is_empty() => println!("{}: nothing to remove", backend.id()),
+            Ok(Some(items)) if items.is_empty() => outln!("{}: nothing to remove", backend.id()),
             Ok(Some(items)) => {
                 for item in items {
-                    println!("{}: would remove {item}", backend.id());
+                    outln!("{}: would remove {item}", backend.id());
                 }
             }
-            Ok(None) => println!(
+            Ok(None) => outln!(
                 "{}: cannot list its leftovers without removing them; `gantry gc` reaps them",
                 backend.id()
             ),
             Err(e) => {
-                eprintln!("{}: {e}", backend.id());
+                errln!("{}: {e}", backend.id());
                 failed = true;
             }
         }

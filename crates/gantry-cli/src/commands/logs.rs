@@ -80,7 +80,14 @@ pub(crate) fn logs(args: &LogsArgs, state: &StateDir) -> Result<Outcome, CliErro
             match (step.log_offset, step.log_len) {
                 (Some(offset), Some(len)) => {
                     let mut reader = store.open(&run.id, &job.key, offset, len)?;
-                    std::io::copy(&mut reader, &mut out).map_err(|e| CliError::io("stdout", e))?;
+                    match std::io::copy(&mut reader, &mut out) {
+                        Ok(_) => {}
+                        // The reader went away (`gantry logs ... | head`): stop quietly.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                            return Ok(Outcome::Success)
+                        }
+                        Err(e) => return Err(CliError::io("stdout", e)),
+                    }
                 }
                 _ => {
                     let _ = writeln!(out, "(no log: the step did not run)");

@@ -1,5 +1,6 @@
 //! `gantry pack create` and `gantry pack verify`: release packs of a run's artifacts.
 
+use crate::console::{errln, outln};
 use std::path::PathBuf;
 
 use gantry_artifact::pack;
@@ -25,7 +26,7 @@ pub(crate) async fn pack(
             let summary = pack::create(&ledger, store, &a.run, &out)
                 .await
                 .map_err(CliError::Other)?;
-            println!(
+            outln!(
                 "{}: {} artifact(s), {} file(s), {} bytes, sha256 {} (also in {})",
                 summary.path.display(),
                 summary.artifacts,
@@ -39,7 +40,7 @@ pub(crate) async fn pack(
         PackCommand::Verify(a) => match pack::verify(&a.file) {
             Ok(m) => {
                 let files: usize = m.artifacts.iter().map(|a| a.files.len()).sum();
-                println!(
+                outln!(
                     "{}: ok, run {} ({}), {} artifact(s), {} file(s), every digest matches",
                     a.file.display(),
                     m.run.id,
@@ -51,7 +52,7 @@ pub(crate) async fn pack(
             }
             Err(problems) => {
                 for p in &problems {
-                    eprintln!("error: {}: {p}", a.file.display());
+                    errln!("error: {}: {p}", a.file.display());
                 }
                 Ok(Outcome::Failed)
             }

@@ -1,6 +1,7 @@
 //! `gantry plugin test`: the conformance suite (contract cases and wire checks) against
 //! any plugin; `gantry plugin pin`: record a plugin binary's digest in gantry.lock.
 
+use crate::console::outln;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ async fn test(args: &PluginTestArgs, state: &StateDir) -> Result<Outcome, CliErr
         },
         (None, Some(command)) => {
             let sha256 = digest_file(command).map_err(|e| CliError::Usage(e.to_string()))?;
-            println!("plugin binary {} sha256 {sha256}", command.display());
+            outln!("plugin binary {} sha256 {sha256}", command.display());
             PluginSource::Launch(LaunchSpec {
                 name: "under-test".into(),
                 command: command.clone(),
@@ -55,7 +56,7 @@ async fn test(args: &PluginTestArgs, state: &StateDir) -> Result<Outcome, CliErr
         .await
         .map_err(|e| CliError::Other(e.to_string()))?;
     let caps = backend.wire_capabilities().clone();
-    println!(
+    outln!(
         "plugin `{}`: protocol v{} revision {}, {} {}, job containers {}, services {}, step containers {}",
         caps.backend_name,
         caps.protocol_version,
@@ -91,7 +92,7 @@ async fn test(args: &PluginTestArgs, state: &StateDir) -> Result<Outcome, CliErr
         print_line(r.passed, r.name, r.duration, &r.detail);
     }
     backend.shutdown().await;
-    println!("{} passed, {failed} failed", total - failed);
+    outln!("{} passed, {failed} failed", total - failed);
     Ok(if failed == 0 {
         Outcome::Success
     } else {
@@ -101,7 +102,7 @@ async fn test(args: &PluginTestArgs, state: &StateDir) -> Result<Outcome, CliErr
 
 fn print_line(passed: bool, name: &str, duration: Duration, detail: &str) {
     let detail = detail.lines().next().unwrap_or("");
-    println!(
+    outln!(
         "{} {name} ({} ms){}{detail}",
         if passed { "PASS" } else { "FAIL" },
         duration.as_millis(),
@@ -147,14 +148,14 @@ fn pin(args: &PluginPinArgs, config: &Config) -> Result<Outcome, CliError> {
     )
     .map_err(|e| CliError::Other(e.to_string()))?;
     match previous {
-        Some(p) if p.sha256 == sha256 => println!("{}: unchanged, sha256 {sha256}", args.name),
-        Some(p) => println!(
+        Some(p) if p.sha256 == sha256 => outln!("{}: unchanged, sha256 {sha256}", args.name),
+        Some(p) => outln!(
             "{}: sha256 {} -> {sha256} in {}",
             args.name,
             p.sha256,
             path.display()
         ),
-        None => println!(
+        None => outln!(
             "{}: pinned sha256 {sha256} in {}",
             args.name,
             path.display()

@@ -2,6 +2,7 @@
 //! is also saved in the state dir (`probe.json`), where the wiring reads it to offer only
 //! `supported` runtimes as backends.
 
+use crate::console::outln;
 use gantry_probe::{probe_all, ProbeOptions, ProbeReport, Status};
 use gantry_state::StateDir;
 
@@ -22,7 +23,7 @@ pub(crate) async fn probe(args: &ProbeArgs, state: &StateDir) -> Result<Outcome,
     let path = state.root.join(REPORT_FILE);
     std::fs::write(&path, format!("{json}\n")).map_err(|e| CliError::io(path.display(), e))?;
     if args.json {
-        println!("{json}");
+        outln!("{json}");
     } else {
         print_table(&report);
     }
@@ -30,9 +31,13 @@ pub(crate) async fn probe(args: &ProbeArgs, state: &StateDir) -> Result<Outcome,
 }
 
 fn print_table(report: &ProbeReport) {
-    println!(
+    outln!(
         "{:<8} {:<12} {:<16} {:<5} {:<24} checks",
-        "runtime", "status", "version", "api", "isolation"
+        "runtime",
+        "status",
+        "version",
+        "api",
+        "isolation"
     );
     for r in &report.runtimes {
         let isolation = r
@@ -55,7 +60,7 @@ fn print_table(report: &ProbeReport) {
         } else {
             format!("{passed}/{} passed", r.checks.len())
         };
-        println!(
+        outln!(
             "{:<8} {:<12} {:<16} {:<5} {:<24} {checks}",
             r.name,
             r.status.to_string(),
@@ -65,7 +70,7 @@ fn print_table(report: &ProbeReport) {
         );
         if r.status != Status::Supported {
             for reason in &r.reasons {
-                println!("         {reason}");
+                outln!("         {reason}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `gantry push`, `gantry pull` and `gantry remote ...`: remotes driven by adapters
 //! speaking the remote adapter protocol v1 (docs/remote-protocol.md).
 
+use crate::console::outln;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,7 +99,7 @@ pub(crate) async fn push(args: &PushArgs, config: &Config) -> Result<Outcome, Cl
     let release = gantry_remote::push(&adapter, &args.pack, &options)
         .await
         .map_err(cli_error)?;
-    println!(
+    outln!(
         "pushed {} to `{}`: {} ({})",
         args.pack.display(),
         args.remote,
@@ -121,7 +122,7 @@ pub(crate) async fn pull(args: &PullArgs, config: &Config) -> Result<Outcome, Cl
     let pulled = gantry_remote::pull(&adapter, &args.reference, &target, &output)
         .await
         .map_err(cli_error)?;
-    println!(
+    outln!(
         "pulled {} from `{}` to {} ({}, {} bytes, verified)",
         args.reference,
         args.remote,
@@ -146,7 +147,7 @@ pub(crate) async fn remote(cmd: &RemoteCommand, config: &Config) -> Result<Outco
 
 fn list(config: &Config) -> Result<Outcome, CliError> {
     if config.remotes.is_empty() {
-        println!("no remotes configured (add [remotes.NAME] to gantry.toml)");
+        outln!("no remotes configured (add [remotes.NAME] to gantry.toml)");
         return Ok(Outcome::Success);
     }
     let pins = gantry_remote::lock::load(&config.lock_path()).map_err(cli_error)?;
@@ -171,7 +172,7 @@ fn list(config: &Config) -> Result<Outcome, CliError> {
                 (path.display().to_string(), status)
             }
         };
-        println!("{name}\t{adapter}\t{status}");
+        outln!("{name}\t{adapter}\t{status}");
     }
     Ok(Outcome::Success)
 }
@@ -181,7 +182,7 @@ async fn capabilities(args: &RemoteNameArgs, config: &Config) -> Result<Outcome,
     let caps = adapter.capabilities().await.map_err(cli_error)?;
     let text = serde_json::to_string_pretty(&caps)
         .map_err(|e| CliError::Other(format!("encoding capabilities: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(Outcome::Success)
 }
 
@@ -201,9 +202,9 @@ async fn lock(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliErro
     let previous = gantry_remote::lock::pin(&path, &args.name, pin).map_err(cli_error)?;
     match previous {
         Some(p) if p.sha256 == sha256 && p.command == command => {
-            println!("{}: unchanged, sha256 {sha256}", args.name)
+            outln!("{}: unchanged, sha256 {sha256}", args.name)
         }
-        Some(p) => println!(
+        Some(p) => outln!(
             "{}: sha256 {} -> {sha256} ({}, adapter `{}`) in {}",
             args.name,
             p.sha256,
@@ -211,7 +212,7 @@ async fn lock(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliErro
             caps.name,
             path.display()
         ),
-        None => println!(
+        None => outln!(
             "{}: pinned sha256 {sha256} ({}, adapter `{}`) in {}",
             args.name,
             command.display(),
@@ -233,9 +234,11 @@ async fn login(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliErr
     }
     let out = adapter.auth_login().await.map_err(cli_error)?;
     if let Some(i) = &out.instructions {
-        println!(
+        outln!(
             "open {} and enter the code {} (valid {}s)",
-            i.verification_uri, i.user_code, i.expires_in_seconds
+            i.verification_uri,
+            i.user_code,
+            i.expires_in_seconds
         );
     }
     print_identity(&args.name, &out.identity);
@@ -258,7 +261,7 @@ async fn whoami(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliEr
 
 fn print_identity(remote: &str, id: &gantry_remote::protocol::Identity) {
     if id.authenticated {
-        println!(
+        outln!(
             "{remote}: authenticated as {}{}{}",
             id.subject.as_deref().unwrap_or("(unknown subject)"),
             id.issuer
@@ -271,13 +274,13 @@ fn print_identity(remote: &str, id: &gantry_remote::protocol::Identity) {
                 .unwrap_or_default()
         );
     } else {
-        println!("{remote}: not authenticated (try `gantry remote login {remote}`)");
+        outln!("{remote}: not authenticated (try `gantry remote login {remote}`)");
     }
 }
 
 async fn test(args: &RemoteTestArgs, config: &Config) -> Result<Outcome, CliError> {
     let adapter = open(config, &args.name, args.flags.frozen)?;
-    println!(
+    outln!(
         "remote `{}`: adapter {}{}",
         args.name,
         adapter.original_path().display(),
@@ -295,7 +298,7 @@ async fn test(args: &RemoteTestArgs, config: &Config) -> Result<Outcome, CliErro
     let failed = results.iter().filter(|r| !r.passed).count();
     for r in &results {
         let detail = r.detail.lines().next().unwrap_or("");
-        println!(
+        outln!(
             "{} {} ({} ms){}{detail}",
             if r.passed { "PASS" } else { "FAIL" },
             r.name,
@@ -303,7 +306,7 @@ async fn test(args: &RemoteTestArgs, config: &Config) -> Result<Outcome, CliErro
             if detail.is_empty() { "" } else { ": " }
         );
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
+    outln!("{} passed, {failed} failed", results.len() - failed);
     Ok(if failed == 0 {
         Outcome::Success
     } else {

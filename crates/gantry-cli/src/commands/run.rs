@@ -1,5 +1,6 @@
 //! `gantry run`: validate, plan, run on the configured backends, record and render.
 
+use crate::console::{err, errln};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,9 @@ use crate::record::Recorder;
 use crate::render::{JsonRenderer, LineRenderer, ProgressRenderer, Renderer, Style};
 use crate::wiring;
 
+/// The longest `--grace` taken: a step that ignores SIGTERM for a day is not coming back.
+const MAX_GRACE_SECONDS: f64 = 86_400.0;
+
 /// Events in flight between the engine and the recorder; bounded for back-pressure.
 const EVENT_BUFFER: usize = 256;
 
@@ -29,9 +33,9 @@ pub(crate) async fn run(
     config: &Config,
     state: &StateDir,
 ) -> Result<Outcome, CliError> {
-    if !(args.grace.is_finite() && args.grace >= 0.0) {
+    if !(args.grace.is_finite() && (0.0..=MAX_GRACE_SECONDS).contains(&args.grace)) {
         return Err(CliError::Usage(format!(
-            "--grace {}: expected a number of seconds >= 0",
+            "--grace {:?}: expected a number of seconds from 0 to {MAX_GRACE_SECONDS} (one day)",
             args.grace
         )));
     }
@@ -56,7 +60,7 @@ pub(crate) async fn run(
         let (source, diagnostics) = check_file(path, &engine, &args.jobs);
         if !diagnostics.is_empty() {
             problems += diagnostics.len();
-            eprint!(
+            err!(
                 "{}",
                 gantry_workflow::render(&source, &diagnostics, color_err)
             );
@@ -72,7 +76,7 @@ pub(crate) async fn run(
             }
             Err(d) => {
                 problems += d.len();
-                eprint!("{}", gantry_workflow::render(&source, &d, color_err));
+                err!("{}", gantry_workflow::render(&source, &d, color_err));
             }
         }
     }
@@ -152,7 +156,7 @@ async fn run_plan(
                 .map(|n| n.get())
                 .unwrap_or(2)
         }),
-        grace: Duration::from_secs_f64(args.grace),
+        grace: Duration::try_from_secs_f64(args.grace).unwrap_or(Duration::ZERO),
         secrets: secrets.clone(),
         vars: vars.clone(),
         inputs: Map::new(),
@@ -198,7 +202,7 @@ async fn run_plan(
     };
     ledger.finish_run(&run_id, status, code, None)?;
     if let Some(e) = recorder.error.take() {
-        eprintln!("warning: recording run {run_id}: {e}");
+        errln!("warning: recording run {run_id}: {e}");
     }
     Ok(result)
 }
@@ -240,8 +244,8 @@ fn spawn_signal_handler(cancel: CancelSignal, quiet_messages: bool) -> tokio::ta
             let level = cancel.escalate(CancelReason::Interrupted);
             if !quiet_messages {
                 match level {
-                    CancelLevel::Graceful => eprintln!("\ngantry: cancelling; running steps get SIGTERM, always() steps still run (Ctrl-C again to force)"),
-                    _ => eprintln!("\ngantry: forcing: killing running steps"),
+                    CancelLevel::Graceful => errln!("\ngantry: cancelling; running steps get SIGTERM, always() steps still run (Ctrl-C again to force)"),
+                    _ => errln!("\ngantry: forcing: killing running steps"),
                 }
             }
         }

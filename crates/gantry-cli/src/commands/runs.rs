@@ -1,5 +1,6 @@
 //! `gantry runs`: recorded runs, newest first.
 
+use crate::console::outln;
 use gantry_state::{Ledger, StateDir};
 
 use crate::args::RunsArgs;
@@ -11,7 +12,7 @@ pub(crate) fn runs(args: &RunsArgs, state: &StateDir) -> Result<Outcome, CliErro
     let runs = ledger.runs(args.limit)?;
     if args.json {
         for r in &runs {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string(r).map_err(|e| CliError::Other(e.to_string()))?
             );
@@ -19,12 +20,12 @@ pub(crate) fn runs(args: &RunsArgs, state: &StateDir) -> Result<Outcome, CliErro
         return Ok(Outcome::Success);
     }
     if runs.is_empty() {
-        println!("no runs recorded in {}", state.root.display());
+        outln!("no runs recorded in {}", state.root.display());
         return Ok(Outcome::Success);
     }
-    println!("{:<28} {:<10} {:<25} WORKFLOW", "RUN", "STATUS", "STARTED");
+    outln!("{:<28} {:<10} {:<25} WORKFLOW", "RUN", "STATUS", "STARTED");
     for r in runs {
-        println!(
+        outln!(
             "{:<28} {:<10} {:<25} {} ({})",
             r.id,
             format!("{:?}", r.status).to_lowercase(),

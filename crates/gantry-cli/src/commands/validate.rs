@@ -1,5 +1,6 @@
 //! `gantry validate`: every problem at once, with its place; exit 1 when there are any.
 
+use crate::console::{err, errln, outln};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -28,11 +29,11 @@ pub(crate) async fn validate(
     for path in files {
         let (source, diagnostics) = check_file(&path, &engine, &[]);
         if diagnostics.is_empty() {
-            println!("{}: ok", path.display());
+            outln!("{}: ok", path.display());
         } else {
             problems += diagnostics.len();
-            eprint!("{}", gantry_workflow::render(&source, &diagnostics, color));
-            eprintln!(
+            err!("{}", gantry_workflow::render(&source, &diagnostics, color));
+            errln!(
                 "{}: {} problem{}",
                 path.display(),
                 diagnostics.len(),

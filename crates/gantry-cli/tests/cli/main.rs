@@ -10,6 +10,7 @@ mod outputs;
 mod plugins;
 mod probe;
 mod remote;
+mod robustness;
 mod secrets;
 mod shared_state;
 mod surface;

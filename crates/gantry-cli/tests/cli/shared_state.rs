@@ -70,7 +70,10 @@ fn twenty_concurrent_runs_on_one_state_dir_never_reap_each_other_nor_lock_the_le
 #[test]
 fn gc_removes_empty_work_dirs_of_dead_runs_and_dry_run_lists_them_first() {
     let p = Project::new();
-    p.write("wf.yml", "jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: 'true'\n");
+    p.write(
+        "wf.yml",
+        "jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: 'true'\n",
+    );
     let out = p.run(&["run", "wf.yml"]);
     assert!(out.status.success(), "{}", text(&out));
     // What a run killed between making its dirs and its marker leaves: empty dirs.
@@ -84,7 +87,8 @@ fn gc_removes_empty_work_dirs_of_dead_runs_and_dry_run_lists_them_first() {
     let listed = String::from_utf8_lossy(&dry.stdout).to_string();
     assert!(dry.status.success(), "{}", text(&dry));
     assert!(
-        listed.contains("host: would remove directory") && listed.contains("01M8MH782BPHHM14Z9X7B50934"),
+        listed.contains("host: would remove directory")
+            && listed.contains("01M8MH782BPHHM14Z9X7B50934"),
         "{listed}"
     );
     assert!(empty.exists(), "a dry run removes nothing");

@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-};
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
 use gantry_backend::{BackendError, LABEL_RUN_ID};
 
 use super::{short, DockerBackend};
@@ -46,7 +44,10 @@ impl DockerBackend {
             .map_err(|e| self.err("listing networks", e))?;
         for n in networks {
             if let Some(run) = dead(n.labels.as_ref()) {
-                found.push(format!("network {} (run {run})", n.name.unwrap_or_default()));
+                found.push(format!(
+                    "network {} (run {run})",
+                    n.name.unwrap_or_default()
+                ));
             }
         }
         let volumes = self
