@@ -9,7 +9,7 @@ use bytes::Bytes;
 use gantry_backend::{
     BackendError, Container, ExecRequest, ExitStatus, OutputChunk, StopLevel, Stream,
 };
-use gantry_secret::{Masker, StreamMasker};
+use gantry_secret::{InterleavedMasker, Masker};
 use indexmap::IndexMap;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
@@ -20,6 +20,8 @@ use crate::workflow_command::{CommandScanner, Piece, WorkflowCommand};
 
 /// Chunks in flight between a backend and the masker; bounded so floods back-pressure.
 const OUTPUT_BUFFER: usize = 64;
+/// How long a chunk that may end a secret waits for the other stream (see `pump`).
+const REORDER_WINDOW: Duration = Duration::from_millis(25);
 
 /// Why an exec was stopped before it ended on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,27 +172,84 @@ pub(crate) async fn drive(
     }
 }
 
-/// Moves chunks from the backend through a workflow-command scanner and a masker per
-/// stream into events; returns the outputs `::set-output` set.
+/// Moves chunks from the backend through a workflow-command scanner per stream, then
+/// through one masker over both streams as they interleave (a secret split between stdout
+/// and stderr would show whole on a terminal), into events; returns the outputs
+/// `::set-output` set.
 async fn pump(mut rx: mpsc::Receiver<OutputChunk>, route: OutputRoute) -> IndexMap<String, String> {
     let mut streams = [Stream::Stdout, Stream::Stderr].map(|stream| StreamState {
         stream,
         scanner: CommandScanner::default(),
-        masker: route.masker.stream(),
     });
+    let mut both = InterleavedMasker::new(&route.masker);
     let mut effects = Effects::default();
-    while let Some(chunk) = rx.recv().await {
-        let s = &mut streams[usize::from(chunk.stream == Stream::Stderr)];
-        let pieces = s.scanner.push(&chunk.data);
-        s.apply(pieces, &route, &mut effects).await;
+    // Two pipes read by two tasks: bytes written to stdout just before stderr may still
+    // arrive after them. A chunk that switches streams and begins with the rest of a
+    // secret waits briefly for the other stream, so a secret split across both is put
+    // back together (and masked) whatever order the pipes were read in.
+    let mut deferred: Option<OutputChunk> = None;
+    let mut last_stream: Option<Stream> = None;
+    loop {
+        let next = match &deferred {
+            None => rx.recv().await,
+            Some(_) => tokio::select! {
+                next = rx.recv() => next,
+                _ = tokio::time::sleep(REORDER_WINDOW) => {
+                    if let Some(d) = deferred.take() {
+                        feed(&mut streams, d, &route, &mut effects, &mut both).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let Some(chunk) = next else { break };
+        if let Some(d) = deferred.take() {
+            if d.stream != chunk.stream {
+                // The other stream spoke: its bytes go first.
+                last_stream = Some(chunk.stream);
+                feed(&mut streams, chunk, &route, &mut effects, &mut both).await;
+                feed(&mut streams, d, &route, &mut effects, &mut both).await;
+                continue;
+            }
+            feed(&mut streams, d, &route, &mut effects, &mut both).await;
+        }
+        let switched = last_stream != Some(chunk.stream);
+        last_stream = Some(chunk.stream);
+        if switched && route.masker.starts_with_secret_tail(&chunk.data) {
+            deferred = Some(chunk);
+            continue;
+        }
+        feed(&mut streams, chunk, &route, &mut effects, &mut both).await;
+    }
+    if let Some(d) = deferred.take() {
+        feed(&mut streams, d, &route, &mut effects, &mut both).await;
     }
     for s in &mut streams {
         let pieces = s.scanner.finish();
-        s.apply(pieces, &route, &mut effects).await;
-        let rest = std::mem::replace(&mut s.masker, route.masker.stream()).finish();
-        route.emit(s.stream, rest).await;
+        s.apply(pieces, &route, &mut effects, &mut both).await;
     }
+    emit_both(&route, both.finish()).await;
     effects.outputs
+}
+
+/// One chunk through its stream's command scanner and the interleaved masker.
+async fn feed(
+    streams: &mut [StreamState; 2],
+    chunk: OutputChunk,
+    route: &OutputRoute,
+    effects: &mut Effects,
+    both: &mut InterleavedMasker<Stream>,
+) {
+    let s = &mut streams[usize::from(chunk.stream == Stream::Stderr)];
+    let pieces = s.scanner.push(&chunk.data);
+    s.apply(pieces, route, effects, both).await;
+}
+
+/// Sends what the interleaved masker released, each piece on its stream.
+async fn emit_both(route: &OutputRoute, pieces: Vec<(Stream, Vec<u8>)>) {
+    for (stream, data) in pieces {
+        route.emit(stream, data).await;
+    }
 }
 
 /// What commands in a step's output changed.
@@ -203,19 +262,22 @@ struct Effects {
 struct StreamState {
     stream: Stream,
     scanner: CommandScanner,
-    masker: StreamMasker,
 }
 
 impl StreamState {
-    async fn apply(&mut self, pieces: Vec<Piece>, route: &OutputRoute, effects: &mut Effects) {
+    async fn apply(
+        &mut self,
+        pieces: Vec<Piece>,
+        route: &OutputRoute,
+        effects: &mut Effects,
+        both: &mut InterleavedMasker<Stream>,
+    ) {
         for piece in pieces {
-            match piece {
-                Piece::Text(text) => {
-                    let masked = self.masker.push(&text);
-                    route.emit(self.stream, masked).await;
-                }
+            let shown = match piece {
+                Piece::Text(text) => text,
                 Piece::Command(command) => self.command(command, route, effects).await,
-            }
+            };
+            emit_both(route, both.push(self.stream, &shown)).await;
         }
     }
 
@@ -224,7 +286,7 @@ impl StreamState {
         command: WorkflowCommand,
         route: &OutputRoute,
         effects: &mut Effects,
-    ) {
+    ) -> Vec<u8> {
         match command {
             // Before anything after it is masked: the value never reaches an event.
             WorkflowCommand::AddMask(value) => route.masker.add(&value),
@@ -233,13 +295,11 @@ impl StreamState {
             }
             WorkflowCommand::Debug(message) => {
                 if route.step_debug {
-                    let masked = self.masker.push(format!("debug: {message}\n").as_bytes());
-                    route.emit(self.stream, masked).await;
+                    return format!("debug: {message}\n").into_bytes();
                 }
             }
             WorkflowCommand::Group(title) => {
-                let masked = self.masker.push(format!("> {title}\n").as_bytes());
-                route.emit(self.stream, masked).await;
+                return format!("> {title}\n").into_bytes();
             }
             WorkflowCommand::EndGroup => {}
             WorkflowCommand::SetOutput { name, value } => {
@@ -255,5 +315,6 @@ impl StreamState {
                 effects.outputs.insert(name, value);
             }
         }
+        Vec::new()
     }
 }

@@ -73,7 +73,9 @@ pub(crate) async fn run_job(
         ..Default::default()
     };
     scope.github.insert("job".into(), json!(job.id));
-    let display = scope.render(&job.name).unwrap_or_else(|_| job.name.clone());
+    let display = shared
+        .masker
+        .mask_str(&scope.render(&job.name).unwrap_or_else(|_| job.name.clone()));
 
     let outcome = prepare_and_run(&shared, &job, &mut scope, &cancel, &display).await;
     let outcome = match outcome {

@@ -47,7 +47,7 @@ pub(crate) async fn schedule(
         .events
         .send(Event::RunStarted {
             run_id: shared.run_id.clone(),
-            workflow: plan.name.clone(),
+            workflow: shared.masker.mask_str(&plan.name),
             jobs: jobs.iter().map(|j| j.key.clone()).collect(),
         })
         .await;
@@ -213,7 +213,7 @@ async fn cancelled_outcome(
         .events
         .send(Event::JobFinished {
             job: job.key.clone(),
-            name: job.name.clone(),
+            name: shared.masker.mask_str(&job.name),
             conclusion: Conclusion::Cancelled,
             duration_ms: 0,
             outputs: IndexMap::new(),

@@ -57,7 +57,8 @@ impl JobRun {
     /// Runs `step` (or skips it) and records its result in the job's scope.
     pub(crate) async fn run_step(&mut self, step: &PlannedStep) {
         let started = Instant::now();
-        let name = self.step_name(step);
+        // Masked once here: the name reaches the terminal, events, messages and the ledger.
+        let name = self.masker.mask_str(&self.step_name(step));
         let report = self.step_report(step, &name).await;
 
         if report.conclusion == Conclusion::Failure {

@@ -4,8 +4,10 @@
 //! the engine builds a [`Masker`] from the values and runs every output stream through a
 //! [`StreamMasker`], which catches a secret even when it arrives split across chunks.
 
+mod interleave;
 mod load;
 mod mask;
 
+pub use interleave::InterleavedMasker;
 pub use load::{SecretError, SecretSet};
 pub use mask::{Masker, StreamMasker, MASK};

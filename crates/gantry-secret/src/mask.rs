@@ -23,10 +23,10 @@ struct Shared {
 }
 
 #[derive(Debug)]
-struct Compiled {
+pub(crate) struct Compiled {
     /// `None` when the patterns exceed aho-corasick's limits: then everything is masked
     /// rather than anything leaking.
-    automaton: Option<AhoCorasick>,
+    pub(crate) automaton: Option<AhoCorasick>,
     patterns: Vec<Vec<u8>>,
     longest: usize,
 }
@@ -68,7 +68,7 @@ impl Masker {
             .unwrap_or_else(PoisonError::into_inner) = compiled;
     }
 
-    fn current(&self) -> Option<Arc<Compiled>> {
+    pub(crate) fn current(&self) -> Option<Arc<Compiled>> {
         self.shared
             .compiled
             .read()
@@ -90,6 +90,17 @@ impl Masker {
             None => s.to_string(),
             Some(c) => String::from_utf8_lossy(&c.replace(s.as_bytes())).into_owned(),
         }
+    }
+
+    /// Whether `bytes` begins with the rest of a secret (a proper suffix of one): another
+    /// stream may be about to deliver its start. See [`crate::InterleavedMasker`].
+    pub fn starts_with_secret_tail(&self, bytes: &[u8]) -> bool {
+        let Some(c) = self.current() else {
+            return false;
+        };
+        c.patterns
+            .iter()
+            .any(|p| (1..p.len()).any(|k| bytes.starts_with(&p[k..])))
     }
 
     /// Masks whole bytes at once.
@@ -134,7 +145,7 @@ impl Compiled {
         }))
     }
 
-    fn replace(&self, hay: &[u8]) -> Vec<u8> {
+    pub(crate) fn replace(&self, hay: &[u8]) -> Vec<u8> {
         let Some(automaton) = &self.automaton else {
             return if hay.is_empty() {
                 Vec::new()
@@ -151,7 +162,7 @@ impl Compiled {
     }
 
     /// Length of the longest suffix of `hay` that is a proper prefix of some pattern.
-    fn held_suffix(&self, hay: &[u8]) -> usize {
+    pub(crate) fn held_suffix(&self, hay: &[u8]) -> usize {
         let max = self.longest.saturating_sub(1).min(hay.len());
         for len in (1..=max).rev() {
             let suffix = &hay[hay.len() - len..];
@@ -244,6 +255,19 @@ mod tests {
         let m = Masker::new(["line-one\nline-two".to_string()]);
         assert_eq!(m.mask_str("line-two"), "***");
         assert_eq!(m.mask_str("line-one\nline-two"), "***");
+    }
+
+    #[test]
+    fn tails_of_secrets_are_recognised() {
+        let m = Masker::new(["abcdef".to_string()]);
+        assert!(m.starts_with_secret_tail(b"def\n"));
+        assert!(m.starts_with_secret_tail(b"f"));
+        assert!(
+            !m.starts_with_secret_tail(b"abcdef"),
+            "a whole secret is no tail"
+        );
+        assert!(!m.starts_with_secret_tail(b"de"));
+        assert!(!Masker::new(Vec::new()).starts_with_secret_tail(b"f"));
     }
 
     #[test]

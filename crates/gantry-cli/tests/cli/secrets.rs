@@ -197,3 +197,97 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_secret_in_a_step_name_is_masked_on_the_terminal_in_events_logs_and_the_ledger() {
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        r#"
+jobs:
+  named:
+    runs-on: host
+    steps:
+      - name: deploy with ${{ secrets.TOKEN }}
+        run: echo deployed
+      - name: fails with ${{ secrets.TOKEN }}
+        run: exit 3
+"#,
+    );
+    for json in [false, true] {
+        let mut cmd = p.gantry();
+        cmd.args(["run", "--secret", "TOKEN"]).env("TOKEN", SECRET);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg("wf.yml").output().expect("run");
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(!all.contains(SECRET), "secret leaked:\n{all}");
+        assert!(all.contains("deploy with ***"), "{all}");
+    }
+    let logs = p.run(&["logs", "last"]);
+    let logs_text = text(&logs);
+    assert!(logs_text.contains("deploy with ***"), "{logs_text}");
+    assert!(!logs_text.contains(SECRET), "{logs_text}");
+    for entry in walk(&p.state()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "secret stored in {}",
+            entry.display()
+        );
+    }
+}
+
+#[test]
+fn a_secret_split_across_stdout_and_stderr_is_masked() {
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        r#"
+jobs:
+  split:
+    runs-on: host
+    steps:
+      - env:
+          T: ${{ secrets.TOKEN }}
+        shell: bash
+        run: |
+          printf '%s' "${T:0:7}"; printf '%s\n' "${T:7}" >&2
+          printf '%s' "${T:0:9}" >&2; sleep 0.2; printf '%s\n' "${T:9}"
+"#,
+    );
+    for json in [false, true] {
+        let mut cmd = p.gantry();
+        cmd.args(["run", "--secret", "TOKEN"]).env("TOKEN", SECRET);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg("wf.yml").output().expect("run");
+        let all = text(&out);
+        assert!(out.status.success(), "{all}");
+        // Both halves are gone: the masker saw the interleaving, not two halves.
+        assert!(!all.contains(&SECRET[..7]), "first half shown:\n{all}");
+        assert!(!all.contains(&SECRET[9..]), "second half shown:\n{all}");
+        let shown = if json {
+            output(&json_events(&out), "split")
+        } else {
+            all.clone()
+        };
+        assert!(shown.contains("***"), "{all}");
+    }
+    let logs = p.run(&["logs", "last"]);
+    let logs_text = String::from_utf8_lossy(&logs.stdout).to_string();
+    assert!(
+        !logs_text.contains(&SECRET[..7]) && !logs_text.contains(&SECRET[9..]),
+        "{logs_text}"
+    );
+}
+
+fn json_events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
