@@ -26,6 +26,19 @@ pub enum CancelReason {
     JobTimeout(u64),
     /// Another matrix instance failed with `fail-fast`.
     FailFast(String),
+    /// Something outside the workflow broke that the run cannot go on without (its
+    /// logs or ledger cannot be written: a full disk), or gantry itself failed. Steps it
+    /// stops, their jobs and the run end as failures, not cancellations; `always()` steps
+    /// still run.
+    Fault(String),
+}
+
+impl CancelReason {
+    /// Whether what this stops counts as failed (a timeout, a fault) rather than
+    /// cancelled.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, CancelReason::JobTimeout(_) | CancelReason::Fault(_))
+    }
 }
 
 impl std::fmt::Display for CancelReason {
@@ -36,6 +49,7 @@ impl std::fmt::Display for CancelReason {
             CancelReason::FailFast(other) => {
                 write!(f, "cancelled because `{other}` failed (fail-fast)")
             }
+            CancelReason::Fault(why) => f.write_str(why),
         }
     }
 }

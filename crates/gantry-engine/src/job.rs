@@ -369,13 +369,14 @@ async fn run_in_environment(
         JobStatus::Success if errors.is_empty() => Conclusion::Success,
         JobStatus::Success | JobStatus::Failure => Conclusion::Failure,
         JobStatus::Cancelled => match cancel.reason() {
-            Some(CancelReason::JobTimeout(_)) => Conclusion::Failure,
+            Some(r) if r.is_failure() => Conclusion::Failure,
             _ => Conclusion::Cancelled,
         },
     };
     let error = if errors.is_empty() {
         match (conclusion, cancel.reason()) {
             (Conclusion::Cancelled, Some(r)) => Some(r.to_string()),
+            (Conclusion::Failure, Some(r @ CancelReason::Fault(_))) => Some(r.to_string()),
             _ => None,
         }
     } else {

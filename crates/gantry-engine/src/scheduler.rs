@@ -120,7 +120,10 @@ pub(crate) async fn schedule(
                         // A job task panicked: its slot is lost; report and stop the run
                         // rather than guessing which job it was.
                         tracing::error!("a job task failed: {e}");
-                        cancel.raise(CancelLevel::Force, CancelReason::Interrupted);
+                        cancel.raise(
+                            CancelLevel::Force,
+                            CancelReason::Fault(format!("gantry failed running a job: {e}")),
+                        );
                         running = running.saturating_sub(1);
                     }
                 }
@@ -137,7 +140,9 @@ pub(crate) async fn schedule(
         };
         results.insert(jobs[i].key.clone(), outcome);
     }
-    let conclusion = if cancel.is_cancelled() {
+    let conclusion = if cancel.reason().is_some_and(|r| r.is_failure()) {
+        Conclusion::Failure
+    } else if cancel.is_cancelled() {
         Conclusion::Cancelled
     } else if results
         .values()

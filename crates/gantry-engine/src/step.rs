@@ -10,7 +10,7 @@ use gantry_workflow::{PlannedStep, StepBody};
 use indexmap::IndexMap;
 
 use crate::builtin::BuiltinCall;
-use crate::cancel::CancelLevel;
+use crate::cancel::{CancelLevel, CancelReason};
 use crate::context::StepResult;
 use crate::duration::{human_duration, seconds};
 use crate::env_file;
@@ -412,7 +412,11 @@ impl JobRun {
                 ));
             }
             Some(StopCause::Cancelled(reason)) => {
-                attempt.outcome = Conclusion::Cancelled;
+                attempt.outcome = if reason.as_ref().is_some_and(CancelReason::is_failure) {
+                    Conclusion::Failure
+                } else {
+                    Conclusion::Cancelled
+                };
                 attempt.error = Some(match reason {
                     Some(r) => format!("step `{name}` was stopped: {r}"),
                     None => format!("step `{name}` was stopped"),

@@ -24,6 +24,8 @@ pub enum StateError {
     BadRunId(String),
     #[error("ledger {path}: {what}")]
     Corrupt { path: String, what: String },
+    #[error("{path}: its disk is full (gantry stops writing logs with {reserve} left, kept for the run ledger); free space or move the state dir")]
+    DiskFull { path: String, reserve: String },
 }
 
 impl StateError {

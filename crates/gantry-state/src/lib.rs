@@ -28,5 +28,5 @@ pub use dir::StateDir;
 pub use error::StateError;
 pub use ledger::Ledger;
 pub use liveness::{LiveRuns, CRASHED};
-pub use logs::{LogStore, LogWriter};
+pub use logs::{LogStore, LogWriter, LEDGER_RESERVE};
 pub use records::{JobRecord, JobStatus, NewRun, RunRecord, RunStatus, StepRecord};

@@ -11,6 +11,12 @@ use crate::dir::StateDir;
 use crate::error::StateError;
 use crate::ledger::validate_run_id;
 
+/// Space kept free on the logs' file system: when logs fill a disk, the run's final
+/// state (failed, every step's end) must still fit in the ledger beside them.
+pub const LEDGER_RESERVE: u64 = 1 << 20;
+/// Most bytes written between two looks at the free space.
+const CHECK_EVERY: u64 = 1 << 20;
+
 /// Where step logs live.
 #[derive(Debug, Clone)]
 pub struct LogStore {
@@ -69,6 +75,8 @@ impl LogStore {
             out: BufWriter::with_capacity(64 * 1024, file),
             path,
             written: 0,
+            budget: 0,
+            reserve: LEDGER_RESERVE,
         })
     }
 
@@ -95,16 +103,42 @@ pub struct LogWriter {
     out: BufWriter<File>,
     path: PathBuf,
     written: u64,
+    /// Bytes that may be written before the free space is looked at again.
+    budget: u64,
+    /// Free space never written into.
+    reserve: u64,
 }
 
 impl LogWriter {
-    /// Appends bytes (buffered).
+    /// Appends bytes (buffered). Fails with [`StateError::DiskFull`] rather than take
+    /// the last [`LEDGER_RESERVE`] bytes of the disk.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let len = bytes.len() as u64;
+        if len > self.budget {
+            self.budget = self.room()?;
+            if len > self.budget {
+                return Err(StateError::DiskFull {
+                    path: self.path.display().to_string(),
+                    reserve: format!("{} KiB", self.reserve / 1024),
+                });
+            }
+        }
+        self.budget -= len;
         self.out
             .write_all(bytes)
             .map_err(|e| StateError::io(self.path.display(), e))?;
         self.written += bytes.len() as u64;
         Ok(())
+    }
+
+    /// How much may be written before looking again: what the file system has free beyond
+    /// the reserve, at most [`CHECK_EVERY`].
+    fn room(&self) -> Result<u64, StateError> {
+        let dir = self.path.parent().unwrap_or(&self.path);
+        let stat = nix::sys::statvfs::statvfs(dir)
+            .map_err(|e| StateError::io(dir.display(), std::io::Error::from(e)))?;
+        let free = (stat.blocks_available() as u64).saturating_mul(stat.fragment_size() as u64);
+        Ok(free.saturating_sub(self.reserve).min(CHECK_EVERY))
     }
 
     /// Bytes written so far: where the next step's output starts.
@@ -158,6 +192,20 @@ mod tests {
             .read_to_string(&mut first)
             .unwrap();
         assert_eq!(first, "first step\n");
+    }
+
+    #[test]
+    fn a_log_never_takes_the_space_kept_for_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(&StateDir::at(dir.path()));
+        let mut w = store.create("01ABC", "j").unwrap();
+        w.write(b"fits\n").unwrap();
+        // Pretend the disk is down to its reserve: no byte more.
+        w.reserve = u64::MAX / 2;
+        w.budget = 0;
+        let e = w.write(b"x").unwrap_err();
+        assert!(matches!(e, StateError::DiskFull { .. }), "{e}");
+        assert!(e.to_string().contains("disk is full"), "{e}");
     }
 
     #[test]

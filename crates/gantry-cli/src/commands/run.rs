@@ -172,14 +172,22 @@ async fn run_plan(
     } else {
         Box::new(LineRenderer::new(style, args.quiet))
     };
-    let mut recorder = Recorder::new(ledger.clone(), LogStore::new(state), run_id.clone());
+    let mut recorder = Recorder::new(
+        ledger.clone(),
+        LogStore::new(state),
+        run_id.clone(),
+        cancel.clone(),
+    );
 
     // Recording and rendering do blocking I/O (SQLite, log files, the terminal): they get a
     // thread of their own so the engine's tasks never wait on them.
     let (tx, mut rx) = tokio::sync::mpsc::channel(EVENT_BUFFER);
     let consumer = tokio::task::spawn_blocking(move || {
         while let Some(ev) = rx.blocking_recv() {
-            recorder.event(&ev);
+            let mut ev = ev;
+            for notice in recorder.event(&mut ev) {
+                renderer.event(&notice);
+            }
             renderer.event(&ev);
         }
         renderer.finish();
@@ -190,7 +198,13 @@ async fn run_plan(
         .await
         .map_err(|e| CliError::Other(format!("the event consumer failed: {e}")))?;
 
-    let (status, result) = match outcome.conclusion {
+    // A run whose recording failed failed, whatever the engine concluded.
+    let fault = recorder.error.take();
+    let conclusion = match (&fault, outcome.conclusion) {
+        (Some(_), Conclusion::Success | Conclusion::Skipped) => Conclusion::Failure,
+        (_, c) => c,
+    };
+    let (status, result) = match conclusion {
         Conclusion::Success | Conclusion::Skipped => (RunStatus::Success, Outcome::Success),
         Conclusion::Failure => (RunStatus::Failure, Outcome::Failed),
         Conclusion::Cancelled => (RunStatus::Cancelled, Outcome::Cancelled),
@@ -200,10 +214,14 @@ async fn run_plan(
         Outcome::Failed => 1,
         Outcome::Cancelled => 130,
     };
-    ledger.finish_run(&run_id, status, code, None)?;
-    if let Some(e) = recorder.error.take() {
-        errln!("warning: recording run {run_id}: {e}");
+    let why = fault
+        .as_ref()
+        .map(|e| format!("recording the run failed: {e}"));
+    let finished = ledger.finish_run(&run_id, status, code, why.as_deref());
+    if let Some(why) = &why {
+        errln!("error: run {run_id}: {why}");
     }
+    finished?;
     Ok(result)
 }
 

@@ -153,7 +153,7 @@ fn sigterm_cancels_like_ctrl_c() {
 }
 
 #[test]
-fn gc_reaps_what_a_killed_gantry_left_behind() {
+fn gc_reaps_what_a_killed_gantry_left_behind_and_a_crash_is_recorded_as_a_crash() {
     let p = Project::new();
     workflow(&p);
     let mut child = p
@@ -187,9 +187,10 @@ fn gc_reaps_what_a_killed_gantry_left_behind() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "gc left {leftovers:?}");
+    // A crash is no cancel: the run failed, and the ledger says gantry stopped.
     let runs = p.run(&["runs", "--json"]);
-    assert!(
-        String::from_utf8_lossy(&runs.stdout).contains("\"cancelled\""),
-        "the crashed run is marked cancelled"
-    );
+    let runs = String::from_utf8_lossy(&runs.stdout).to_string();
+    assert!(runs.contains(r#""status":"failure""#), "{runs}");
+    assert!(runs.contains("crashed or was killed"), "{runs}");
+    assert!(!runs.contains("cancelled"), "{runs}");
 }

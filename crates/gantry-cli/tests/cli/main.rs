@@ -5,6 +5,7 @@
 mod artifacts;
 mod cancel;
 mod containers;
+mod faults;
 mod harness;
 mod outputs;
 mod plugins;
