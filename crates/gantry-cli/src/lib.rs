@@ -23,6 +23,12 @@ pub use exit::{CliError, Outcome};
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // The host backend starts this binary again as each job's supervisor.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(gantry_host::SUPERVISOR_ARG))
+    {
+        return gantry_host::supervise();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

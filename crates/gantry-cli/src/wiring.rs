@@ -172,10 +172,17 @@ pub(crate) async fn registry(
         .root
         .clone()
         .unwrap_or_else(|| state.root.join("work"));
-    let host: Arc<dyn Backend> = Arc::new(HostBackend::new(HostConfig {
+    let mut host = HostBackend::new(HostConfig {
         root,
         runner_name: runner_name(),
-    }));
+    });
+    // Each job's steps run under a supervisor (this binary again): what they start ends
+    // with the job, however it detaches.
+    match std::env::current_exe() {
+        Ok(exe) => host = host.with_supervisor(exe),
+        Err(e) => tracing::warn!("no job supervisor (cannot find gantry's own binary: {e})"),
+    }
+    let host: Arc<dyn Backend> = Arc::new(host);
     let containers = match config.host.containers.as_deref() {
         _ if !host_containers => None,
         None => engines.first().cloned(),

@@ -29,6 +29,7 @@ pub struct HostBackend {
     config: HostConfig,
     owner: String,
     dirs: RunDirs,
+    supervisor: Option<PathBuf>,
 }
 
 impl HostBackend {
@@ -39,7 +40,17 @@ impl HostBackend {
             config,
             owner,
             dirs: RunDirs::default(),
+            supervisor: None,
         }
+    }
+
+    /// Runs each job's steps under a supervisor process, `exe` started with
+    /// [`crate::SUPERVISOR_ARG`] as its only argument (the binary calls
+    /// [`crate::supervise`] then): whatever a step starts, however it detaches, ends
+    /// with its job, and with gantry if gantry dies.
+    pub fn with_supervisor(mut self, exe: PathBuf) -> Self {
+        self.supervisor = Some(exe);
+        self
     }
 
     /// The tag in `GANTRY_OWNER` of every process this backend starts: a hash of the
@@ -82,7 +93,14 @@ impl Backend for HostBackend {
         &self,
         req: EnvironmentRequest,
     ) -> Result<Arc<dyn ExecutionEnvironment>, BackendError> {
-        let env = HostEnvironment::create(&self.config, &self.owner, &self.dirs, req).await?;
+        let env = HostEnvironment::create(
+            &self.config,
+            &self.owner,
+            &self.dirs,
+            self.supervisor.as_deref(),
+            req,
+        )
+        .await?;
         Ok(Arc::new(env))
     }
 

@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use crate::backend::HostConfig;
 use crate::proc_scan::{self, ENV_VAR, OWNER_VAR, RUN_VAR};
 use crate::run_dir::RunDirs;
+use crate::supervisor::Supervisor;
 use crate::{archive, process, workspace};
 
 /// A job's directory and the processes started in it.
@@ -35,6 +36,8 @@ pub(crate) struct HostTarget {
     extra_env: IndexMap<String, String>,
     groups: Mutex<Vec<i32>>,
     env_id: String,
+    /// Starts the steps and ends whatever they leave, however detached.
+    supervisor: Option<Supervisor>,
 }
 
 fn slug(key: &str) -> String {
@@ -69,6 +72,7 @@ impl HostEnvironment {
         config: &HostConfig,
         owner: &str,
         dirs: &RunDirs,
+        supervisor_exe: Option<&Path>,
         req: EnvironmentRequest,
     ) -> Result<Self, BackendError> {
         if !valid_run_id(&req.run_id) {
@@ -108,6 +112,16 @@ impl HostEnvironment {
         extra_env.insert(RUN_VAR.to_string(), req.run_id.clone());
         extra_env.insert(OWNER_VAR.to_string(), owner.to_string());
         extra_env.insert(ENV_VAR.to_string(), env_id.clone());
+        let supervisor = match supervisor_exe {
+            Some(exe) => match Supervisor::launch(exe, dir.clone()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = dirs.remove_job_dir(&run_dir, &dir);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let mut runner = RunnerInfo::new(
             config.runner_name.clone(),
             capabilities::host_os(),
@@ -126,6 +140,7 @@ impl HostEnvironment {
                 extra_env,
                 groups: Mutex::new(Vec::new()),
                 env_id,
+                supervisor,
             }),
             runner,
         })
@@ -162,7 +177,7 @@ impl ExecutionEnvironment for HostEnvironment {
     }
 
     async fn remove(&self) -> Result<(), BackendError> {
-        self.target.kill_all();
+        self.target.end_all().await;
         let (dirs, dir, run_dir) = (self.dirs.clone(), self.dir.clone(), self.run_dir.clone());
         tokio::task::spawn_blocking(move || dirs.remove_job_dir(&run_dir, &dir))
             .await
@@ -171,6 +186,15 @@ impl ExecutionEnvironment for HostEnvironment {
 }
 
 impl HostTarget {
+    /// Ends every process of the job: the supervisor kills everything below it, then
+    /// groups and tagged processes that may have started without it.
+    async fn end_all(&self) {
+        if let Some(s) = &self.supervisor {
+            s.shutdown().await;
+        }
+        self.kill_all();
+    }
+
     /// SIGKILLs every process group started here, and any process that escaped its
     /// group (setsid) but still carries this environment's id.
     fn kill_all(&self) {
@@ -228,11 +252,19 @@ impl Container for HostTarget {
             Some(d) => self.resolve(d),
             None => self.workspace.clone(),
         };
-        process::run(req, &self.extra_env, &cwd, output, stop, |pgid| {
-            if let Ok(mut g) = self.groups.lock() {
-                g.push(pgid);
-            }
-        })
+        process::run(
+            req,
+            &self.extra_env,
+            &cwd,
+            self.supervisor.as_ref(),
+            output,
+            stop,
+            |pgid| {
+                if let Ok(mut g) = self.groups.lock() {
+                    g.push(pgid);
+                }
+            },
+        )
         .await
     }
 
@@ -286,7 +318,7 @@ impl Container for HostTarget {
     }
 
     async fn remove(&self) -> Result<(), BackendError> {
-        self.kill_all();
+        self.end_all().await;
         Ok(())
     }
 }

@@ -13,6 +13,10 @@ mod environment;
 mod proc_scan;
 mod process;
 mod run_dir;
+mod subreaper;
+mod supervisor;
 mod workspace;
 
 pub use backend::{HostBackend, HostConfig};
+pub use subreaper::supervise;
+pub use supervisor::SUPERVISOR_ARG;

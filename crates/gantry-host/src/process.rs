@@ -17,9 +17,15 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 
+use crate::supervisor::Supervisor;
+
 /// The executable `program` names: itself when it has a `/` (relative to `cwd`), else the
 /// first match on `path`.
-fn resolve_program(program: &str, path: Option<&str>, cwd: &Path) -> Option<std::path::PathBuf> {
+pub(crate) fn resolve_program(
+    program: &str,
+    path: Option<&str>,
+    cwd: &Path,
+) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -47,12 +53,24 @@ struct Activity {
     sending: AtomicBool,
 }
 
-/// Runs `req` with `extra` variables added, in `cwd`, as a new process group. Calls
-/// `started` with the group id as soon as it exists.
+/// A started step process: its group, its output pipes, and its end.
+struct Started {
+    pgid: i32,
+    stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    stderr: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    exit: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<ExitStatus, BackendError>> + Send>,
+    >,
+}
+
+/// Runs `req` with `extra` variables added, in `cwd`, as a new process group (under the
+/// job's `supervisor` when there is one). Calls `started` with the group id as soon as
+/// it exists.
 pub(crate) async fn run(
     req: ExecRequest,
     extra: &IndexMap<String, String>,
     cwd: &Path,
+    supervisor: Option<&Supervisor>,
     output: OutputSender,
     mut stop: StopReceiver,
     started: impl FnOnce(i32),
@@ -68,33 +86,45 @@ pub(crate) async fn run(
             cwd.display()
         )));
     }
-    // Resolving the program ourselves lets std use posix_spawn (vfork) instead of fork,
-    // which it must fall back to when the child's PATH differs from ours.
-    let resolved = resolve_program(program, req.env.get("PATH").map(String::as_str), cwd);
-    let mut cmd = tokio::process::Command::new(resolved.as_deref().unwrap_or(Path::new(program)));
-    cmd.arg0(program);
-    cmd.args(&req.argv[1..])
-        .env_clear()
-        .envs(&req.env)
-        .envs(extra)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = cmd.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            BackendError::Exec(format!("`{program}` not found on PATH"))
+    let program = program.clone();
+    let child = match supervisor {
+        Some(s) => {
+            let env: Vec<(String, String)> = req
+                .env
+                .iter()
+                .chain(extra.iter())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let spawned = s.spawn(&req.argv, env, cwd).await?;
+            let exit = spawned.exit;
+            let what = program.clone();
+            Started {
+                pgid: spawned.pid,
+                stdout: Some(Box::new(spawned.stdout)),
+                stderr: Some(Box::new(spawned.stderr)),
+                exit: Box::pin(async move {
+                    exit.await.map_err(|_| {
+                        BackendError::Exec(format!(
+                            "waiting for `{what}`: the job's supervisor is gone"
+                        ))
+                    })
+                }),
+            }
         }
-        _ => BackendError::Exec(format!("starting `{program}`: {e}")),
-    })?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        None => spawn_direct(&req, extra, cwd)?,
+    };
+    let Started {
+        pgid,
+        stdout,
+        stderr,
+        exit,
+    } = child;
     started(pgid);
+    let mut exit = exit;
 
     let activity = Arc::new(Activity::default());
     let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
+    if let Some(out) = stdout {
         readers.push(tokio::spawn(read_stream(
             out,
             Stream::Stdout,
@@ -102,7 +132,7 @@ pub(crate) async fn run(
             activity.clone(),
         )));
     }
-    if let Some(err) = child.stderr.take() {
+    if let Some(err) = stderr {
         readers.push(tokio::spawn(read_stream(
             err,
             Stream::Stderr,
@@ -115,7 +145,7 @@ pub(crate) async fn run(
     let mut stop_open = true;
     let status = loop {
         tokio::select! {
-            status = child.wait() => break status,
+            status = &mut exit => break status,
             changed = stop.changed(), if stop_open => {
                 if changed.is_err() {
                     stop_open = false;
@@ -132,7 +162,7 @@ pub(crate) async fn run(
             }
         }
     };
-    let status = status.map_err(|e| BackendError::Exec(format!("waiting for `{program}`: {e}")))?;
+    let status = status?;
 
     // Drain what the process wrote; give up only when output has gone silent.
     let mut last = activity.bytes.load(Ordering::Relaxed);
@@ -151,12 +181,62 @@ pub(crate) async fn run(
             }
         }
     }
+    Ok(status)
+}
 
-    use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => ExitStatus::code(c),
-        (None, Some(s)) => ExitStatus::signal(s),
-        (None, None) => ExitStatus::code(-1),
+/// Starts the step as gantry's own child (no supervisor).
+fn spawn_direct(
+    req: &ExecRequest,
+    extra: &IndexMap<String, String>,
+    cwd: &Path,
+) -> Result<Started, BackendError> {
+    let program = req.argv.first().cloned().unwrap_or_default();
+    // Resolving the program ourselves lets std use posix_spawn (vfork) instead of fork,
+    // which it must fall back to when the child's PATH differs from ours.
+    let resolved = resolve_program(&program, req.env.get("PATH").map(String::as_str), cwd);
+    let mut cmd = tokio::process::Command::new(resolved.as_deref().unwrap_or(Path::new(&program)));
+    cmd.arg0(&program);
+    cmd.args(&req.argv[1..])
+        .env_clear()
+        .envs(&req.env)
+        .envs(extra)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            BackendError::Exec(format!("`{program}` not found on PATH"))
+        }
+        _ => BackendError::Exec(format!("starting `{program}`: {e}")),
+    })?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let stdout = child
+        .stdout
+        .take()
+        .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+    let stderr = child
+        .stderr
+        .take()
+        .map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+    Ok(Started {
+        pgid,
+        stdout,
+        stderr,
+        exit: Box::pin(async move {
+            use std::os::unix::process::ExitStatusExt;
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| BackendError::Exec(format!("waiting for `{program}`: {e}")))?;
+            Ok(match (status.code(), status.signal()) {
+                (Some(c), _) => ExitStatus::code(c),
+                (None, Some(s)) => ExitStatus::signal(s),
+                (None, None) => ExitStatus::code(-1),
+            })
+        }),
     })
 }
 

@@ -164,7 +164,15 @@ fn gc_reaps_what_a_killed_gantry_left_behind_and_a_crash_is_recorded_as_a_crash(
         .spawn()
         .expect("spawn gantry");
     let pids = wait_for_file(&p.path().join("pids"), Duration::from_secs(30));
-    // A crash: no cleanup runs at all.
+    // A crash of gantry and of the job's supervisor at once (the supervisor alone would
+    // end the step's processes as gantry dies): no cleanup runs at all.
+    let supervisors = std::process::Command::new("pgrep")
+        .args(["-P", &child.id().to_string(), "-f", "__gantry-host-supervisor"])
+        .output()
+        .expect("pgrep");
+    for pid in String::from_utf8_lossy(&supervisors.stdout).split_whitespace() {
+        signal(pid.parse().expect("pid"), "-KILL");
+    }
     signal(child.id(), "-KILL");
     let _ = child.wait();
     let pids: Vec<i32> = pids

@@ -10,6 +10,7 @@ mod harness;
 mod outputs;
 mod plugins;
 mod probe;
+mod processes;
 mod remote;
 mod robustness;
 mod secrets;
