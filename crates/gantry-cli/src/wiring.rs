@@ -175,7 +175,9 @@ pub(crate) async fn registry(
     let mut host = HostBackend::new(HostConfig {
         root,
         runner_name: runner_name(),
-    });
+    })
+    // A state dir inside the project is never copied into a job's workspace.
+    .keep_out_of_workspaces(state.root.clone());
     // Each job's steps run under a supervisor (this binary again): what they start ends
     // with the job, however it detaches.
     match std::env::current_exe() {

@@ -10,18 +10,10 @@ use gantry_backend::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::config::{HostConfig, JobSetup};
 use crate::environment::HostEnvironment;
 use crate::proc_scan;
 use crate::run_dir::RunDirs;
-
-/// How the host backend is set up.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// Where job directories are created (`<root>/<run-id>/<job>/`).
-    pub root: PathBuf,
-    /// `runner.name`.
-    pub runner_name: String,
-}
 
 /// The host backend (id `host`).
 #[derive(Debug)]
@@ -29,7 +21,7 @@ pub struct HostBackend {
     config: HostConfig,
     owner: String,
     dirs: RunDirs,
-    supervisor: Option<PathBuf>,
+    setup: JobSetup,
 }
 
 impl HostBackend {
@@ -40,7 +32,7 @@ impl HostBackend {
             config,
             owner,
             dirs: RunDirs::default(),
-            supervisor: None,
+            setup: JobSetup::default(),
         }
     }
 
@@ -49,7 +41,15 @@ impl HostBackend {
     /// [`crate::supervise`] then): whatever a step starts, however it detaches, ends
     /// with its job, and with gantry if gantry dies.
     pub fn with_supervisor(mut self, exe: PathBuf) -> Self {
-        self.supervisor = Some(exe);
+        self.setup.supervisor = Some(exe);
+        self
+    }
+
+    /// Leaves `path` out of every job's copy of the working tree (gantry's own state dir
+    /// when it lies inside the project: copying the ledger would also drop this process's
+    /// SQLite locks on it).
+    pub fn keep_out_of_workspaces(mut self, path: PathBuf) -> Self {
+        self.setup.keep_out.push(path);
         self
     }
 
@@ -93,14 +93,8 @@ impl Backend for HostBackend {
         &self,
         req: EnvironmentRequest,
     ) -> Result<Arc<dyn ExecutionEnvironment>, BackendError> {
-        let env = HostEnvironment::create(
-            &self.config,
-            &self.owner,
-            &self.dirs,
-            self.supervisor.as_deref(),
-            req,
-        )
-        .await?;
+        let env = HostEnvironment::create(&self.config, &self.owner, &self.dirs, &self.setup, req)
+            .await?;
         Ok(Arc::new(env))
     }
 

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::backend::HostConfig;
+use crate::config::{HostConfig, JobSetup};
 use crate::proc_scan::{self, ENV_VAR, OWNER_VAR, RUN_VAR};
 use crate::run_dir::RunDirs;
 use crate::supervisor::Supervisor;
@@ -72,7 +72,7 @@ impl HostEnvironment {
         config: &HostConfig,
         owner: &str,
         dirs: &RunDirs,
-        supervisor_exe: Option<&Path>,
+        setup: &JobSetup,
         req: EnvironmentRequest,
     ) -> Result<Self, BackendError> {
         if !valid_run_id(&req.run_id) {
@@ -90,7 +90,10 @@ impl HostEnvironment {
         } else {
             let ws = dir.join("workspace");
             std::fs::create_dir_all(&ws).map_err(|e| BackendError::io(ws.display(), e))?;
-            let (src, dest, skip) = (req.workspace.path.clone(), ws.clone(), config.root.clone());
+            let src = req.workspace.path.clone();
+            let dest = ws.clone();
+            let mut skip = vec![config.root.clone()];
+            skip.extend(setup.keep_out.iter().cloned());
             let copied =
                 tokio::task::spawn_blocking(move || workspace::copy_tree(&src, &dest, &skip))
                     .await
@@ -112,7 +115,7 @@ impl HostEnvironment {
         extra_env.insert(RUN_VAR.to_string(), req.run_id.clone());
         extra_env.insert(OWNER_VAR.to_string(), owner.to_string());
         extra_env.insert(ENV_VAR.to_string(), env_id.clone());
-        let supervisor = match supervisor_exe {
+        let supervisor = match setup.supervisor.as_deref() {
             Some(exe) => match Supervisor::launch(exe, dir.clone()) {
                 Ok(s) => Some(s),
                 Err(e) => {

@@ -9,6 +9,7 @@
 
 mod archive;
 mod backend;
+mod config;
 mod environment;
 mod proc_scan;
 mod process;
@@ -17,6 +18,7 @@ mod subreaper;
 mod supervisor;
 mod workspace;
 
-pub use backend::{HostBackend, HostConfig};
+pub use backend::HostBackend;
+pub use config::HostConfig;
 pub use subreaper::supervise;
 pub use supervisor::SUPERVISOR_ARG;

@@ -4,19 +4,22 @@
 //! `target/` can be gigabytes); `.git` itself is kept so git commands work in steps.
 //! Symlinks are copied as symlinks, never followed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gantry_backend::BackendError;
 
 /// Copies `src` into `dest` (which exists), honouring ignore files and never descending
-/// into `skip` (the backend's own root, which may lie inside the tree).
-pub(crate) fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<u64, BackendError> {
+/// into `skip` (the backend's own root and gantry's state, which may lie inside the tree).
+pub(crate) fn copy_tree(src: &Path, dest: &Path, skip: &[PathBuf]) -> Result<u64, BackendError> {
     let mut files = 0u64;
     let src = src
         .canonicalize()
         .map_err(|e| BackendError::io(src.display(), e))?;
     let src = src.as_path();
-    let skip = skip.canonicalize().unwrap_or_else(|_| skip.to_path_buf());
+    let skip: Vec<PathBuf> = skip
+        .iter()
+        .map(|s| s.canonicalize().unwrap_or_else(|_| s.clone()))
+        .collect();
     let walker = ignore::WalkBuilder::new(src)
         .hidden(false)
         .git_ignore(true)
@@ -26,7 +29,7 @@ pub(crate) fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<u64, Bac
         .parents(false)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(move |e| e.path() != skip)
+        .filter_entry(move |e| !skip.iter().any(|s| e.path() == s))
         .build();
     for entry in walker {
         let entry = entry.map_err(|e| BackendError::Setup {
@@ -81,7 +84,7 @@ mod tests {
         std::fs::write(src.path().join(".gitignore"), "/target\n").unwrap();
         std::os::unix::fs::symlink("a/b/f.txt", src.path().join("link")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", src.path().join("outside")).unwrap();
-        copy_tree(src.path(), dest.path(), &src.path().join("state")).unwrap();
+        copy_tree(src.path(), dest.path(), &[src.path().join("state")]).unwrap();
         assert_eq!(
             std::fs::read_to_string(dest.path().join("a/b/f.txt")).unwrap(),
             "hi"

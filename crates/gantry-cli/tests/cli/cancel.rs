@@ -167,7 +167,12 @@ fn gc_reaps_what_a_killed_gantry_left_behind_and_a_crash_is_recorded_as_a_crash(
     // A crash of gantry and of the job's supervisor at once (the supervisor alone would
     // end the step's processes as gantry dies): no cleanup runs at all.
     let supervisors = std::process::Command::new("pgrep")
-        .args(["-P", &child.id().to_string(), "-f", "__gantry-host-supervisor"])
+        .args([
+            "-P",
+            &child.id().to_string(),
+            "-f",
+            "__gantry-host-supervisor",
+        ])
         .output()
         .expect("pgrep");
     for pid in String::from_utf8_lossy(&supervisors.stdout).split_whitespace() {

@@ -70,7 +70,10 @@ fn a_setsid_env_i_process_does_not_outlive_a_killed_gantry() {
         .expect("spawn gantry");
     let start = Instant::now();
     while pids(&p).len() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "the step never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let pids = pids(&p);

@@ -32,11 +32,13 @@ fn concurrent_runs(n: usize) {
         })
         .collect();
     let mut failures = Vec::new();
+    let mut outputs = Vec::new();
     for child in children {
         let out = child.wait_with_output().expect("wait");
         if !out.status.success() {
             failures.push(text(&out));
         }
+        outputs.push(text(&out));
     }
     assert!(
         failures.is_empty(),
@@ -49,7 +51,13 @@ fn concurrent_runs(n: usize) {
         .lines()
         .filter(|l| l.contains(r#""status":"success""#))
         .count();
-    assert_eq!(ok, n, "{}", text(&runs));
+    assert_eq!(
+        ok,
+        n,
+        "{}\nthe runs said:\n{}",
+        text(&runs),
+        outputs.join("\n")
+    );
     // Nothing is left in the work dir: every run removed its own dir, and only its own.
     let left: Vec<_> = std::fs::read_dir(p.state().join("work"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
@@ -97,4 +105,17 @@ fn gc_removes_empty_work_dirs_of_dead_runs_and_dry_run_lists_them_first() {
     assert!(gc.status.success(), "{}", text(&gc));
     assert!(!empty.exists(), "{}", text(&gc));
     assert!(other.exists());
+}
+
+#[test]
+fn a_state_dir_inside_the_project_is_not_copied_into_job_workspaces() {
+    // Copying the ledger would hand steps gantry's state and, worse, closing the copied
+    // file drops this process's SQLite locks on it: concurrent runs then lose writes.
+    let p = Project::new();
+    p.write(
+        "wf.yml",
+        "jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: test -f wf.yml && test ! -e state\n",
+    );
+    let out = p.run(&["run", "wf.yml"]);
+    assert!(out.status.success(), "{}", text(&out));
 }
