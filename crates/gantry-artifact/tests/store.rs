@@ -119,11 +119,11 @@ async fn local_store_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_store_contract() {
-    if std::net::TcpStream::connect("127.0.0.1:9000").is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("no S3 server on 127.0.0.1:9000 and CI=true: run scripts/setup-s3.sh");
-        }
-        eprintln!("skipping: no S3 server");
+    if !gantry_testkit::required(
+        std::net::TcpStream::connect("127.0.0.1:9000").is_ok(),
+        "no S3 server on 127.0.0.1:9000",
+        "run scripts/setup-s3.sh",
+    ) {
         return;
     }
     let store = S3Store::new(&S3Config {

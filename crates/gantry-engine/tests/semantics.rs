@@ -128,7 +128,10 @@ jobs:
     assert_eq!(r.job("test"), Conclusion::Skipped);
     assert_eq!(r.job("report"), Conclusion::Success);
     assert!(r.output("report").contains("reported"));
-    assert!(r.backend.scripts("test").is_empty(), "a skipped job runs nothing");
+    assert!(
+        r.backend.scripts("test").is_empty(),
+        "a skipped job runs nothing"
+    );
     assert_eq!(r.outcome.conclusion, Conclusion::Failure);
 }
 
@@ -318,12 +321,21 @@ jobs:
       - run: echo got ${{ needs.producer.outputs.version }}
 "#)
     .await;
-    let keys: Vec<&String> = r.outcome.jobs.keys().filter(|k| k.starts_with("m (")).collect();
+    let keys: Vec<&String> = r
+        .outcome
+        .jobs
+        .keys()
+        .filter(|k| k.starts_with("m ("))
+        .collect();
     assert_eq!(keys.len(), 4, "{keys:?}");
     for k in keys {
         assert_eq!(r.job(k), Conclusion::Success);
     }
-    assert!(r.output("consumer").contains("got 1.2.3"), "{}", r.output("consumer"));
+    assert!(
+        r.output("consumer").contains("got 1.2.3"),
+        "{}",
+        r.output("consumer")
+    );
 }
 
 #[tokio::test]

@@ -20,14 +20,11 @@ const SECRET: &str = "gantry-test-secret";
 
 /// Whether the S3 server answers; panics under `CI=true` when it does not.
 fn s3_available(test: &str) -> bool {
-    if std::net::TcpStream::connect("127.0.0.1:9000").is_ok() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: no S3 server on 127.0.0.1:9000 and CI=true: run scripts/setup-s3.sh");
-    }
-    eprintln!("{test}: skipped: no S3 server on 127.0.0.1:9000 (run scripts/setup-s3.sh)");
-    false
+    gantry_testkit::required(
+        std::net::TcpStream::connect("127.0.0.1:9000").is_ok(),
+        &format!("{test}: no S3 server on 127.0.0.1:9000"),
+        "run scripts/setup-s3.sh",
+    )
 }
 
 /// A prefix no other test run uses (the bucket outlives test runs).

@@ -138,14 +138,5 @@ pub(crate) fn docker_available() -> bool {
     )
 }
 
-/// Whether a component a test needs is there (`ok`). With `CI=true` a missing one fails
-/// the test, naming what sets it up; elsewhere the test is skipped with the reason.
-pub(crate) fn required(ok: bool, missing: &str, fix: &str) -> bool {
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{missing} and CI=true: {fix}");
-    }
-    if !ok {
-        eprintln!("skipping: {missing} ({fix})");
-    }
-    ok
-}
+/// Whether a component a test needs is there: the one rule every suite follows.
+pub(crate) use gantry_testkit::required;
