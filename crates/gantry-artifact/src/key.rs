@@ -33,6 +33,7 @@ impl ObjectKey {
         Ok(ObjectKey(key.to_string()))
     }
 
+    /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -22,43 +22,62 @@ pub const FORMAT: &str = "gantry.pack/v1";
 /// What a pack holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The pack format, `gantry.pack/v1`.
     pub format: String,
+    /// The run the artifacts came from.
     pub run: RunInfo,
     /// The source tree's commit, when the workflow's directory is a git checkout.
     pub source_commit: Option<String>,
+    /// When the pack was made (RFC 3339).
     pub created_at: String,
+    /// The artifacts in the pack.
     pub artifacts: Vec<PackedArtifact>,
 }
 
 /// The run a pack was made from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The run id.
     pub id: String,
+    /// The workflow's name.
     pub workflow: String,
+    /// The workflow file, as given to `gantry run`.
     pub workflow_path: String,
+    /// How the run ended (`success`, `failure`, ...).
     pub status: String,
+    /// When the run started (RFC 3339).
     pub started_at: String,
+    /// When the run ended, if it did.
     pub finished_at: Option<String>,
 }
 
 /// One artifact in the pack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackedArtifact {
+    /// The artifact's name (`upload-artifact`'s `name`).
     pub name: String,
+    /// The job that uploaded it.
     pub job: String,
     /// sha256 and size of `artifacts/<name>.tar`.
     pub sha256: String,
+    /// Its size in bytes (all files).
     pub size: u64,
+    /// Its files.
     pub files: Vec<ArtifactFile>,
 }
 
 /// The pack written.
 #[derive(Debug, Clone)]
 pub struct PackSummary {
+    /// Where the pack was written.
     pub path: PathBuf,
+    /// The pack file's sha256, hex.
     pub sha256: String,
+    /// The pack file's size in bytes.
     pub size: u64,
+    /// How many artifacts it holds.
     pub artifacts: usize,
+    /// How many files it holds.
     pub files: usize,
 }
 

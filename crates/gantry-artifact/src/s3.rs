@@ -20,9 +20,13 @@ use crate::store::{ArtifactStore, ObjectInfo, StoreError};
 pub struct S3Config {
     /// `http://127.0.0.1:9000`; `None` for AWS itself.
     pub endpoint: Option<String>,
+    /// The bucket objects are stored in.
     pub bucket: String,
+    /// The region signed for.
     pub region: String,
+    /// The access key id (from the configuration or `AWS_ACCESS_KEY_ID`).
     pub access_key_id: String,
+    /// The secret access key; never logged.
     pub secret_access_key: String,
     /// Key prefix inside the bucket (`gantry/`), may be empty.
     pub prefix: String,
@@ -46,6 +50,7 @@ fn s3err(op: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl S3Store {
+    /// A store for `cfg` (nothing is contacted yet).
     pub fn new(cfg: &S3Config) -> Result<S3Store, StoreError> {
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(&cfg.bucket)

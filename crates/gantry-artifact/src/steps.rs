@@ -108,13 +108,17 @@ fn common_root(roots: &[String]) -> String {
 
 /// Uploads files from the job's workspace as a named artifact.
 pub struct UploadArtifact {
+    /// Where artifact contents are stored.
     pub store: Arc<dyn ArtifactStore>,
+    /// Where artifacts are recorded (name, run, files).
     pub ledger: Ledger,
 }
 
 /// Downloads artifacts of this run (or of `run-id`) into the job's workspace.
 pub struct DownloadArtifact {
+    /// Where artifact contents are stored.
     pub store: Arc<dyn ArtifactStore>,
+    /// Where artifacts are recorded (name, run, files).
     pub ledger: Ledger,
 }
 

@@ -8,7 +8,9 @@ use crate::key::ObjectKey;
 /// What the store knows of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// The object's key.
     pub key: String,
+    /// Its size in bytes.
     pub size: u64,
     /// Lowercase hex sha256 of the bytes.
     pub sha256: String,
@@ -18,22 +20,37 @@ pub struct ObjectInfo {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A key that cannot name an object.
     #[error("object key `{key}` {reason}")]
-    BadKey { key: String, reason: String },
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// No object has this key.
     #[error("no object `{0}` in the store")]
     NotFound(String),
+    /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// The ledger of artifacts failed.
     #[error("the artifact ledger: {0}")]
     Ledger(#[from] gantry_state::StateError),
+    /// An S3 call failed.
     #[error("S3 {op} `{key}`: {reason}")]
     S3 {
+        /// The call (`put`, `get`, ...).
         op: &'static str,
+        /// The object's key.
         key: String,
+        /// What S3 said.
         reason: String,
     },
 }

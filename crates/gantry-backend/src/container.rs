@@ -28,9 +28,12 @@ pub enum ContainerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullPolicy {
+    /// Never pull: the image must be present.
     Never,
+    /// Pull when the image is missing (the default).
     #[default]
     IfNotPresent,
+    /// Pull every time.
     Always,
 }
 
@@ -40,16 +43,22 @@ pub enum PullPolicy {
 pub struct HealthCheck {
     /// Command in Docker's form (`["CMD-SHELL", "pg_isready"]` or `["CMD", ...]`).
     pub test: Vec<String>,
+    /// Time between checks.
     pub interval: Option<Duration>,
+    /// How long one check may take.
     pub timeout: Option<Duration>,
+    /// Failed checks before the container is unhealthy.
     pub retries: Option<u32>,
+    /// Time after start during which failures do not count.
     pub start_period: Option<Duration>,
 }
 
 /// A published port: `container` inside, optionally bound to `host` on loopback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
+    /// The port inside the container.
     pub container: u16,
+    /// The host port (`None`: the engine picks one).
     pub host: Option<u16>,
     /// `tcp` or `udp`.
     pub protocol: String,
@@ -59,15 +68,21 @@ pub struct PortMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Sandbox {
+    /// Memory limit in bytes.
     pub memory_bytes: Option<u64>,
+    /// CPU limit in billionths of a CPU.
     pub nano_cpus: Option<u64>,
+    /// Most processes at once.
     pub pids_limit: Option<i64>,
     /// `none` or `bridge` (or a backend-specific name).
     pub network: Option<String>,
     /// Read-only root filesystem, with a tmpfs on /tmp.
     pub read_only_rootfs: bool,
+    /// Drop every Linux capability.
     pub cap_drop_all: bool,
+    /// Forbid gaining privileges (`no-new-privileges`).
     pub no_new_privileges: bool,
+    /// The user to run as (`uid[:gid]` or a name).
     pub user: Option<String>,
 }
 
@@ -75,24 +90,31 @@ pub struct Sandbox {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ContainerSpec {
+    /// Which layer this container is (job, service, step); `None` for backend-internal ones.
     pub kind: Option<ContainerKind>,
     /// Name unique within the environment (`job`, the service id, `step-3`).
     pub name: String,
+    /// The image reference.
     pub image: String,
     /// Registry credentials (`username`, `password`), already resolved from secrets.
     pub credentials: Option<(String, String)>,
+    /// When to pull the image.
     pub pull: PullPolicy,
+    /// Environment variables.
     pub env: IndexMap<String, String>,
     /// Entrypoint override; the backend's idle entrypoint is used for job containers.
     pub entrypoint: Option<Vec<String>>,
     /// Command (arguments) override.
     pub command: Option<Vec<String>>,
+    /// Ports to publish.
     pub ports: Vec<PortMapping>,
     /// Volumes in `source:target[:ro]` form.
     pub volumes: Vec<String>,
     /// Raw `options:` string from the workflow (docker create flags), parsed by the backend.
     pub options: Option<String>,
+    /// A health check overriding the image's.
     pub health: Option<HealthCheck>,
+    /// Limits and confinement.
     pub sandbox: Sandbox,
     /// Network aliases (a service's id).
     pub aliases: Vec<String>,
@@ -137,6 +159,7 @@ pub struct ContainerPaths {
 }
 
 impl ContainerPaths {
+    /// Paths from the workspace and temp directory as seen inside.
     pub fn new(workspace: impl Into<String>, temp: impl Into<String>) -> Self {
         ContainerPaths {
             workspace: workspace.into(),

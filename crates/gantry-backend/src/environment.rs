@@ -22,6 +22,7 @@ pub struct WorkspaceSource {
 }
 
 impl WorkspaceSource {
+    /// The tree at `path`, copied into each job unless `bind`.
     pub fn new(path: impl Into<PathBuf>, bind: bool) -> Self {
         WorkspaceSource {
             path: path.into(),
@@ -47,6 +48,7 @@ pub struct EnvironmentRequest {
 }
 
 impl EnvironmentRequest {
+    /// A request for one job's environment, without a timeout.
     pub fn new(
         run_id: impl Into<String>,
         job_key: impl Into<String>,
@@ -82,6 +84,7 @@ pub struct RunnerInfo {
 }
 
 impl RunnerInfo {
+    /// Runner facts for `name`, `os` and `arch`, as a self-hosted runner.
     pub fn new(name: impl Into<String>, os: impl Into<String>, arch: impl Into<String>) -> Self {
         RunnerInfo {
             name: name.into(),

@@ -49,14 +49,18 @@ impl ExecRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// A piece of output as the process wrote it (not split on lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputChunk {
+    /// The stream it came from.
     pub stream: Stream,
+    /// The bytes, as written (not split at lines).
     pub data: Bytes,
 }
 

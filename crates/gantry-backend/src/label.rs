@@ -30,10 +30,17 @@ pub struct LabelSpec {
 /// A label string that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
+    /// The spec is empty.
     #[error("empty label spec")]
     Empty,
+    /// The spec cannot be read.
     #[error("label spec `{spec}`: {reason}")]
-    Malformed { spec: String, reason: String },
+    Malformed {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl LabelSpec {

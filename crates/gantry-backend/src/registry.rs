@@ -57,7 +57,9 @@ pub trait Backend: Send + Sync {
 /// A label resolved to its backend.
 #[derive(Clone)]
 pub struct ResolvedLabel {
+    /// The backend serving the label.
     pub backend: Arc<dyn Backend>,
+    /// The label's spec (target and options).
     pub spec: LabelSpec,
 }
 
@@ -73,16 +75,32 @@ impl std::fmt::Debug for ResolvedLabel {
 /// Why a `runs-on` could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
+    /// No label of the job maps to a backend.
     #[error("no configured backend serves {labels}; known labels: {known}")]
-    NoBackend { labels: String, known: String },
+    NoBackend {
+        /// The job's labels.
+        labels: String,
+        /// The labels that do map.
+        known: String,
+    },
+    /// A label maps to a backend that is not registered.
     #[error("label `{label}` maps to backend `{backend}`, which {hint}")]
     UnknownBackend {
+        /// The label.
         label: String,
+        /// The backend it maps to.
         backend: String,
+        /// Why the backend is missing, as a sentence end.
         hint: String,
     },
+    /// The label's spec was refused by its backend.
     #[error("label `{label}`: {reason}")]
-    Invalid { label: String, reason: String },
+    Invalid {
+        /// The label.
+        label: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Maps `runs-on` labels to backends.
@@ -94,6 +112,7 @@ pub struct BackendRegistry {
 }
 
 impl BackendRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }

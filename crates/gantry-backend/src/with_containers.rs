@@ -20,6 +20,7 @@ pub struct WithContainers {
 }
 
 impl WithContainers {
+    /// `base` runs plain steps; containers are delegated to `containers`.
     pub fn new(base: Arc<dyn Backend>, containers: Arc<dyn Backend>) -> Self {
         WithContainers { base, containers }
     }

@@ -17,14 +17,21 @@ pub enum CliError {
     Usage(String),
     /// The workflow did not validate; the diagnostics were already printed.
     #[error("{count} problem{} found in {path}", if *count == 1 { "" } else { "s" })]
-    Invalid { path: String, count: usize },
+    Invalid {
+        /// The file(s) checked.
+        path: String,
+        /// How many problems were reported.
+        count: usize,
+    },
     /// State dir, ledger or log trouble.
     #[error(transparent)]
     State(#[from] gantry_state::StateError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
@@ -36,12 +43,16 @@ pub enum CliError {
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Everything passed (exit 0).
     Success,
+    /// The workflow ran and failed (exit 1).
     Failed,
+    /// Cancelled by Ctrl-C or SIGTERM (exit 130).
     Cancelled,
 }
 
 impl Outcome {
+    /// The process exit code.
     pub fn code(self) -> ExitCode {
         match self {
             Outcome::Success => ExitCode::SUCCESS,
@@ -52,6 +63,7 @@ impl Outcome {
 }
 
 impl CliError {
+    /// The process exit code (see the table above).
     pub fn code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) | CliError::Invalid { .. } => ExitCode::from(2),
@@ -59,6 +71,7 @@ impl CliError {
         }
     }
 
+    /// An I/O error on `path`.
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
         CliError::Io {
             path: path.to_string(),

@@ -15,7 +15,7 @@ type CaseFn = fn(Ctx) -> Pin<Box<dyn Future<Output = CaseResult> + Send>>;
 
 macro_rules! cases {
     ($($name:literal => $f:ident),* $(,)?) => {
-        pub const ALL: &[(&str, CaseFn)] = &[$(($name, |c| Box::pin($f(c)))),*];
+        pub(crate) const ALL: &[(&str, CaseFn)] = &[$(($name, |c| Box::pin($f(c)))),*];
     };
 }
 

@@ -13,9 +13,13 @@ use tokio::sync::{mpsc, watch};
 /// The context of one case.
 #[derive(Clone)]
 pub struct Ctx {
+    /// The backend under test.
     pub backend: Arc<dyn Backend>,
+    /// The label its environments are made for.
     pub label: LabelSpec,
+    /// The workspace copied into environments.
     pub workspace: PathBuf,
+    /// The run id environments are made under.
     pub run_id: String,
 }
 
@@ -50,10 +54,12 @@ impl Ctx {
             .map_err(|e| format!("create_environment: {e}"))
     }
 
+    /// A fresh environment for one case.
     pub async fn env(&self) -> Result<Arc<dyn ExecutionEnvironment>, String> {
         self.env_for(&self.run_id).await
     }
 
+    /// The environment's primary target, started.
     pub async fn primary(
         &self,
         env: &Arc<dyn ExecutionEnvironment>,

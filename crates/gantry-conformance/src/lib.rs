@@ -33,6 +33,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// A suite run against environments for `label`, with `workspace` as their tree.
     pub fn new(label: LabelSpec, workspace: impl Into<PathBuf>) -> Self {
         Options {
             label,
@@ -47,10 +48,13 @@ impl Options {
 /// One case's result.
 #[derive(Debug, Clone)]
 pub struct CaseResult {
+    /// The case's name.
     pub name: &'static str,
+    /// Whether it passed.
     pub passed: bool,
     /// Why it failed, or what it measured.
     pub detail: String,
+    /// How long it took.
     pub duration: Duration,
 }
 

@@ -10,7 +10,9 @@ use indexmap::IndexMap;
 
 /// What a built-in step gets to work with.
 pub struct BuiltinCall {
+    /// The run's id.
     pub run_id: String,
+    /// The key of the job the step is in.
     pub job_key: String,
     /// `with:` inputs, rendered.
     pub with: IndexMap<String, String>,
@@ -23,6 +25,7 @@ pub struct BuiltinCall {
 /// A built-in step's result.
 #[derive(Debug, Default, Clone)]
 pub struct BuiltinOutcome {
+    /// The step's outputs (`steps.<id>.outputs`).
     pub outputs: IndexMap<String, String>,
 }
 
@@ -49,6 +52,7 @@ impl Builtins {
         b
     }
 
+    /// Adds `step`, serving its `uses:` name.
     pub fn add(&mut self, step: Arc<dyn BuiltinStep>) {
         self.steps.push(step);
     }

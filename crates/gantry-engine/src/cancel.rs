@@ -67,6 +67,7 @@ impl Default for CancelSignal {
 }
 
 impl CancelSignal {
+    /// A signal not raised yet.
     pub fn new() -> Self {
         let (tx, _) = watch::channel((CancelLevel::None, None));
         CancelSignal { tx: Arc::new(tx) }
@@ -97,14 +98,17 @@ impl CancelSignal {
         self.level()
     }
 
+    /// How far cancellation has gone.
     pub fn level(&self) -> CancelLevel {
         self.tx.borrow().0
     }
 
+    /// The first reason given, once raised.
     pub fn reason(&self) -> Option<CancelReason> {
         self.tx.borrow().1.clone()
     }
 
+    /// Whether it was raised at all.
     pub fn is_cancelled(&self) -> bool {
         self.level() > CancelLevel::None
     }

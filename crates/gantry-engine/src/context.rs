@@ -12,35 +12,51 @@ use crate::event::Conclusion;
 /// What a finished job exposes to the jobs that need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeedResult {
+    /// How the needed job ended (all its matrix instances combined).
     pub result: Conclusion,
+    /// Its outputs.
     pub outputs: IndexMap<String, String>,
 }
 
 /// What a finished step exposes to later steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
+    /// The result before `continue-on-error`.
     pub outcome: Conclusion,
+    /// The result after `continue-on-error`.
     pub conclusion: Conclusion,
+    /// Its outputs.
     pub outputs: IndexMap<String, String>,
 }
 
 /// The contexts of one job, updated as its steps finish.
 #[derive(Debug, Clone, Default)]
 pub struct JobScope {
+    /// `github`.
     pub github: Map<String, Value>,
+    /// `vars`.
     pub vars: IndexMap<String, String>,
+    /// `secrets`.
     pub secrets: IndexMap<String, String>,
+    /// `inputs`.
     pub inputs: Map<String, Value>,
+    /// `matrix`: this instance's values.
     pub matrix: IndexMap<String, Value>,
+    /// `strategy`.
     pub strategy: Value,
+    /// `needs`: the results of the jobs this one needs.
     pub needs: IndexMap<String, NeedResult>,
+    /// `runner`.
     pub runner: Value,
+    /// `job`: its container and services.
     pub job: Value,
     /// Environment visible to expressions at the current point (workflow, job, step).
     pub env: IndexMap<String, String>,
     /// Finished steps with an id, in order.
     pub steps: IndexMap<String, StepResult>,
+    /// The job's status so far, for `success()`, `failure()` and `cancelled()`.
     pub status: JobStatus,
+    /// The workspace on this machine, for `hashFiles()` (when it is local).
     pub workspace: Option<PathBuf>,
 }
 

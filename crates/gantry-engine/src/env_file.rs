@@ -8,8 +8,11 @@ use indexmap::IndexMap;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file} line {line}: {reason}")]
 pub struct EnvFileError {
+    /// Which file (`$GANTRY_OUTPUT`, `$GANTRY_ENV`).
     pub file: &'static str,
+    /// The line, from 1.
     pub line: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 

@@ -48,7 +48,9 @@ pub struct JobOutcome {
     pub conclusion: Conclusion,
     /// As dependents and the run see it (continue-on-error turns failure into success).
     pub effective: Conclusion,
+    /// Its outputs (`needs.<id>.outputs`).
     pub outputs: IndexMap<String, String>,
+    /// Why it failed or was cancelled.
     pub error: Option<String>,
 }
 

@@ -43,7 +43,9 @@ pub use scheduler::RunOutcome;
 /// How one run is carried out.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The run's id (a ULID).
     pub run_id: String,
+    /// The working tree jobs get.
     pub workspace: WorkspaceSource,
     /// Most jobs running at once.
     pub max_jobs: usize,
@@ -66,6 +68,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine running jobs on `registry`'s backends, with `builtins` serving `uses:` steps.
     pub fn new(registry: Arc<BackendRegistry>, builtins: Builtins) -> Self {
         Engine { registry, builtins }
     }

@@ -24,6 +24,7 @@ use crate::job::{run_job, JobOutcome, RunShared};
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
+    /// How the run ended.
     pub conclusion: Conclusion,
     /// Every job's outcome, by job key.
     pub jobs: IndexMap<String, JobOutcome>,

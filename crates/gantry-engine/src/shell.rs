@@ -13,7 +13,9 @@ pub struct ShellCommand {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("shell `{shell}`: {reason}")]
 pub struct ShellError {
+    /// The `shell:` value.
     pub shell: String,
+    /// Why it cannot be used.
     pub reason: String,
 }
 

@@ -19,7 +19,12 @@ pub enum WorkflowCommand {
     AddMask(String),
     /// `::error|warning|notice file=,line=,col=,title=::MESSAGE`, already rendered as
     /// `file:line:col: title: message`.
-    Annotation { level: Level, message: String },
+    Annotation {
+        /// How serious it is.
+        level: Level,
+        /// The message, with its place and title in front.
+        message: String,
+    },
     /// `::debug::MESSAGE` (shown only when step debugging is on).
     Debug(String),
     /// `::group::TITLE`.
@@ -27,13 +32,20 @@ pub enum WorkflowCommand {
     /// `::endgroup::`.
     EndGroup,
     /// `::set-output name=NAME::VALUE` (deprecated by GitHub, still common).
-    SetOutput { name: String, value: String },
+    SetOutput {
+        /// The output's name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
 }
 
 /// A piece of one output stream: bytes to show, or a command found on a line of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
+    /// Output to show.
     Text(Vec<u8>),
+    /// A command, on a line of its own.
     Command(WorkflowCommand),
 }
 

@@ -25,6 +25,7 @@ pub struct HostBackend {
 }
 
 impl HostBackend {
+    /// A host backend with `config`, running steps as gantry's own children until [`HostBackend::with_supervisor`] is called.
     pub fn new(config: HostConfig) -> Self {
         let digest = Sha256::digest(config.root.as_os_str().as_encoded_bytes());
         let owner = digest[..8].iter().map(|b| format!("{b:02x}")).collect();

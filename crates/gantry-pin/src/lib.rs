@@ -34,7 +34,9 @@ pub struct Pin {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {reason}", path.display())]
 pub struct PinError {
+    /// The file.
     pub path: PathBuf,
+    /// What is wrong.
     pub reason: String,
 }
 

@@ -8,6 +8,6 @@ mod interleave;
 mod load;
 mod mask;
 
-pub use interleave::InterleavedMasker;
+pub use interleave::{InterleavedMasker, STREAM_HOLD_LIMIT};
 pub use load::{SecretError, SecretSet};
 pub use mask::{Masker, StreamMasker, MASK};

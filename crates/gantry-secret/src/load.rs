@@ -8,24 +8,34 @@ use indexmap::IndexMap;
 /// Why secrets could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// `--secret NAME` names no environment variable.
     #[error("secret `{0}`: no environment variable of that name is set; export it before running gantry")]
     MissingEnv(String),
+    /// A value was given on the command line.
     #[error("--secret {0}=...: secret values must not be given on the command line (other users can read argv); export {0} and pass `--secret {0}`, or use --secret-file")]
     ValueInArgv(String),
     #[error(
         "secret name `{0}` is invalid: use letters, digits and `_`, not starting with a digit"
     )]
+    /// The name cannot be a secret's.
     BadName(String),
+    /// A secret file could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// A line of a secret file cannot be read.
     #[error("{path}:{line}: {reason}")]
     Syntax {
+        /// The file.
         path: String,
+        /// The line, from 1.
         line: usize,
+        /// What is wrong with it.
         reason: String,
     },
 }

@@ -38,6 +38,7 @@ CREATE TABLE objects (
 pub struct ArtifactFile {
     /// Path inside the artifact (`/`-separated, relative).
     pub path: String,
+    /// Its size in bytes.
     pub size: u64,
     /// Lowercase hex sha256.
     pub sha256: String,
@@ -46,7 +47,9 @@ pub struct ArtifactFile {
 /// An uploaded artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
+    /// The run that uploaded it.
     pub run_id: String,
+    /// Its name.
     pub name: String,
     /// The job that uploaded it.
     pub job_key: String,
@@ -54,7 +57,9 @@ pub struct ArtifactRecord {
     pub object_key: String,
     /// sha256 and size of that tar.
     pub sha256: String,
+    /// Its size in bytes (all files).
     pub size: u64,
+    /// Its files.
     pub files: Vec<ArtifactFile>,
     /// RFC 3339.
     pub created_at: String,
@@ -65,9 +70,13 @@ pub struct ArtifactRecord {
 /// A key in the local store and the blob it names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
+    /// The object's key in the store.
     pub key: String,
+    /// Its sha256, hex.
     pub sha256: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// When it was stored (RFC 3339).
     pub created_at: String,
 }
 

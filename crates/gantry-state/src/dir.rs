@@ -7,6 +7,7 @@ use crate::error::StateError;
 /// The state directory (see the crate docs for its layout).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir {
+    /// The directory.
     pub root: PathBuf,
 }
 
@@ -37,6 +38,7 @@ impl StateDir {
         StateDir { root: path.into() }
     }
 
+    /// The ledger: `gantry.db`.
     pub fn db_path(&self) -> PathBuf {
         self.root.join("gantry.db")
     }
@@ -46,6 +48,7 @@ impl StateDir {
         self.root.join("reap.lock")
     }
 
+    /// Where job logs are written: `logs/`.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }

@@ -3,29 +3,56 @@
 /// What went wrong reading or writing state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// No state dir could be found; the text says what to set.
     #[error("state dir: {0}")]
     NoStateDir(String),
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// The ledger failed.
     #[error("ledger {path}: {source}{hint}")]
     Db {
+        /// The ledger file.
         path: String,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
+        /// What to do about it, when known.
         hint: &'static str,
     },
+    /// A run id prefix matches several runs.
     #[error("run id prefix `{prefix}` is ambiguous: {candidates}")]
-    Ambiguous { prefix: String, candidates: String },
+    Ambiguous {
+        /// The prefix given.
+        prefix: String,
+        /// The runs it matches.
+        candidates: String,
+    },
+    /// A run id with characters a run id never has.
     #[error("`{0}` is not a valid run id")]
     BadRunId(String),
+    /// The ledger holds what this gantry cannot read.
     #[error("ledger {path}: {what}")]
-    Corrupt { path: String, what: String },
+    Corrupt {
+        /// The ledger file.
+        path: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The disk holding the logs is full (down to the ledger's reserve).
     #[error("{path}: its disk is full (gantry stops writing logs with {reserve} left, kept for the run ledger); free space or move the state dir")]
-    DiskFull { path: String, reserve: String },
+    DiskFull {
+        /// The file being written.
+        path: String,
+        /// The space kept free for the ledger.
+        reserve: String,
+    },
 }
 
 impl StateError {

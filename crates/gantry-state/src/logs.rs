@@ -45,6 +45,7 @@ fn job_slug(key: &str) -> String {
 }
 
 impl LogStore {
+    /// The log store of `dir`.
     pub fn new(dir: &StateDir) -> LogStore {
         LogStore {
             root: dir.logs_dir(),
