@@ -11,7 +11,12 @@
 //! - `logs/<run>/<job-slug>.log`: each job's masked output, streamed as written; every
 //!   step's byte range in it is recorded in the ledger;
 //! - `work/`: the host backend's job workspaces (owned by that backend);
-//! - `artifacts/`: the local artifact store's blobs (`artifacts` and `objects` tables).
+//! - `artifacts/`: the local artifact store's blobs (`artifacts` and `objects` tables);
+//! - `reap.lock`: orders run registration against reaping, so gantrys sharing the dir
+//!   never reap each other's live runs (see `liveness.rs`).
+//!
+//! Log writers stop [`LEDGER_RESERVE`] short of a full disk, so the ledger can still
+//! record how a run ended.
 //!
 //! Synchronous by design: the CLI calls it from its event loop; every call is short.
 
