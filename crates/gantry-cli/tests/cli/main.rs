@@ -5,6 +5,7 @@
 mod artifacts;
 mod cancel;
 mod containers;
+mod epack;
 mod harness;
 mod outputs;
 mod plugins;
