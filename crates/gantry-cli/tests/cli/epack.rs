@@ -404,6 +404,9 @@ if t == "pull.prepare":
         sys.exit(0)
     ok(download={"url": "file://" + os.path.join(ROOT, "blob")}, pack={"digest": s["digest"], "size_bytes": s["size"]}, finalize_token="t2")
 if t == "pull.finalize":
+    if os.path.exists(os.path.join(ROOT, "refuse-finalize")):
+        print(json.dumps({"type": "error", "ok": False, "request_id": rid, "error": {"code": "server_error", "message": "ledger down"}}))
+        sys.exit(0)
     ok(confirmed=True)
 print(json.dumps({"type": "error", "ok": False, "request_id": rid, "error": {"code": "unsupported_protocol", "message": "unknown request type: " + t}}))
 "#;
@@ -462,6 +465,14 @@ fn an_adapter_shaped_by_epacks_go_sdk_works() {
         "{}",
         text(&out)
     );
+    // The download is verified and in place when pull.finalize fails: a warning, as
+    // epack's CLI gives, not a failed pull.
+    std::fs::write(p.path().join("sdk-root/refuse-finalize"), "").expect("marker");
+    let out = p.run(&["pull", "--remote", "sdk", "-o", "again.bin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("warning: the pack is in place and verified, but the remote did not record the download"), "{}", text(&out));
+    assert!(stderr(&out).contains("ledger down"), "{}", text(&out));
+    assert!(p.path().join("again.bin").is_file());
     // 2 MiB is over the 1 MiB the SDK adapter announced as max_pack_size.
     p.write("big.bin", &"x".repeat(2 * 1024 * 1024));
     let out = p.run(&["push", "big.bin", "--remote", "sdk"]);
