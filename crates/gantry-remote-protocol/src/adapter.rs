@@ -376,4 +376,31 @@ mod tests {
             (ExitCode::SUCCESS, Some(1))
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Whatever arrives on stdin, an adapter answers with exactly one JSON object.
+        #[test]
+        fn any_stdin_gets_one_json_answer(
+            cmd in proptest::sample::select(&["push.prepare", "pull.prepare", "pull.finalize",
+                "runs.sync", "auth.whoami", "auth.login", "nope"][..]),
+            stdin in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            id in ".{0,8}",
+        ) {
+            let args = vec![cmd.to_string()];
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            serve_io("t", &Whoami, &args, &mut &stdin[..], &mut out, &mut err);
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
+            proptest::prop_assert!(v.is_object());
+            // The same bytes inside a well-formed envelope: still one answer, with the id.
+            let junk = String::from_utf8_lossy(&stdin).into_owned();
+            let request = serde_json::json!({"type": cmd, "protocol_version": 1, "request_id": id,
+                "pack": junk, "ref": {"digest": junk}, "runs": [junk]});
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            serve_io("t", &Whoami, &args, &mut request.to_string().as_bytes(), &mut out, &mut err);
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
+            proptest::prop_assert_eq!(v["request_id"].as_str(), Some(id.as_str()));
+        }
+    }
 }
