@@ -5,6 +5,14 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+/// The longest `timeout-minutes` a workflow may give (a year): longer literals are refused
+/// by validation, and values computed at run time should be held to it too. Far beyond any
+/// real job, and far inside what timers and `Duration` hold.
+pub const MAX_TIMEOUT_MINUTES: f64 = 525_600.0;
+
+/// The longest `retry.delay-seconds` (a day).
+pub const MAX_RETRY_DELAY_SECONDS: f64 = 86_400.0;
+
 /// A byte range in the workflow source, for diagnostics raised after planning (e.g. a
 /// `runs-on` label no backend serves, a `uses:` nothing serves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
