@@ -205,9 +205,13 @@ pub(crate) fn lex(text: &str, base: usize) -> Result<Vec<Token>, ParseError> {
                     }
                 }
                 let lit = &text[i..j];
-                let v: f64 = lit
-                    .parse()
-                    .map_err(|_| err(format!("`{}` is not a number", excerpt(lit)), base + i, j - i))?;
+                let v: f64 = lit.parse().map_err(|_| {
+                    err(
+                        format!("`{}` is not a number", excerpt(lit)),
+                        base + i,
+                        j - i,
+                    )
+                })?;
                 out.push(Token {
                     tok: Tok::Number(v),
                     start: base + i,

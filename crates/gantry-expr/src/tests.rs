@@ -282,10 +282,7 @@ fn long_chains_parse_and_evaluate_without_overflowing_the_stack() {
         (vec!["env.NAME"; n].join(" && "), json!("World")),
         (vec!["1"; n].join(" == "), json!(true)),
         (vec!["1"; n].join(" <= "), json!(true)),
-        (
-            format!("github{}", ".event".repeat(n)),
-            json!(null),
-        ),
+        (format!("github{}", ".event".repeat(n)), json!(null)),
         (format!("matrix.list{}", "[0]".repeat(n)), json!(null)),
         (format!("{}true", "!".repeat(n + 1)), json!(false)),
         (format!("steps{}", ".*".repeat(n)), json!([])),

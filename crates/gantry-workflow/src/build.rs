@@ -87,7 +87,7 @@ pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
                 Err(e) => {
                     diags.push(
                         Diagnostic::error(m.span, format!("job `{}`: {e}", job.id.text))
-                            .with_help("reduce the matrix or its `exclude` entries"),
+                            .with_help("remove values from the matrix, or add `exclude` entries"),
                     );
                     continue;
                 }

@@ -109,9 +109,12 @@ impl Reader {
                     None => format!("valid keys here: {}", known.join(", ")),
                 };
                 self.diags.push(
-                    Diagnostic::error(k.span, format!("unknown key `{}` in {what}", excerpt(&k.text)))
-                        .with_label("not recognised")
-                        .with_help(help),
+                    Diagnostic::error(
+                        k.span,
+                        format!("unknown key `{}` in {what}", excerpt(&k.text)),
+                    )
+                    .with_label("not recognised")
+                    .with_help(help),
                 );
             }
         }
@@ -609,10 +612,21 @@ impl Reader {
         let text = s.text.trim();
         let problem = if s.is_null() {
             Some("names no image (it is null)".to_string())
-        } else if s.style == Style::Plain && matches!(to_json(&YNode::Scalar(s.clone())), Value::Bool(_) | Value::Number(_)) {
-            Some(format!("must be an image name, found the YAML value `{}`", excerpt(text)))
+        } else if s.style == Style::Plain
+            && matches!(
+                to_json(&YNode::Scalar(s.clone())),
+                Value::Bool(_) | Value::Number(_)
+            )
+        {
+            Some(format!(
+                "must be an image name, found the YAML value `{}`",
+                excerpt(text)
+            ))
         } else if !text.contains("${{") && text.contains(char::is_whitespace) {
-            Some(format!("`{}` is not an image name: image names contain no spaces", excerpt(text)))
+            Some(format!(
+                "`{}` is not an image name: image names contain no spaces",
+                excerpt(text)
+            ))
         } else {
             None
         };
@@ -764,7 +778,10 @@ impl Reader {
                 } else if !image.contains("${{") && image.contains(char::is_whitespace) {
                     self.err(
                         u.span,
-                        format!("{what}: `{}` is not an image name: image names contain no spaces", excerpt(text)),
+                        format!(
+                            "{what}: `{}` is not an image name: image names contain no spaces",
+                            excerpt(text)
+                        ),
                         "write `docker://IMAGE[:TAG]`, e.g. `uses: docker://alpine:3`",
                     );
                 }

@@ -59,7 +59,8 @@ impl YNode {
 impl Scalar {
     /// A plain `~`, `null` or nothing at all: YAML's null.
     pub(crate) fn is_null(&self) -> bool {
-        self.style == Style::Plain && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+        self.style == Style::Plain
+            && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
     }
 
     /// The byte offset in `src` of byte `at` of this scalar's text (best effort: the
@@ -211,7 +212,10 @@ fn control_character(src: &SourceFile) -> Option<Diagnostic> {
             format!("the file contains {what}, which YAML does not allow"),
         )
         .with_label("here")
-        .with_help("workflow files are text: remove it, or write it as an escape (`\"\\x01\"`) inside a double-quoted string"),
+        .with_help(format!(
+            "workflow files are text: remove it, or write it as an escape (`\"\\x{:02x}\"`) inside a double-quoted string",
+            u32::from(c)
+        )),
     )
 }
 
@@ -303,10 +307,11 @@ fn attach(stack: &mut [Open], root: &mut Option<YNode>, node: YNode) -> Result<(
             Some(k) => entries.push((k, node)),
             None => {
                 let YNode::Scalar(k) = node else {
-                    return Err(
-                        Diagnostic::error(node.span(), "mapping keys must be plain strings")
-                            .with_help("quote the key"),
-                    );
+                    return Err(Diagnostic::error(
+                        node.span(),
+                        "mapping keys must be plain strings",
+                    )
+                    .with_help("quote the key"));
                 };
                 if let Some(first) = seen.get(&k.text) {
                     return Err(Diagnostic::error(
@@ -339,11 +344,10 @@ fn refuse_anchor_and_tag(here: Span, anchor_id: usize, tagged: bool) -> Result<(
         return Err(anchor(here));
     }
     if tagged {
-        return Err(Diagnostic::error(
-            here,
-            "YAML tags (`!tag`) are not supported in workflows",
-        )
-        .with_help("remove the tag"));
+        return Err(
+            Diagnostic::error(here, "YAML tags (`!tag`) are not supported in workflows")
+                .with_help("remove the tag"),
+        );
     }
     Ok(())
 }
@@ -367,8 +371,11 @@ fn scan_error(src: &SourceFile, offsets: &Offsets<'_>, e: &ScanError) -> Diagnos
     } else {
         "check the indentation and quoting here; a value containing `: ` or starting with `{`, `[`, `*` or `&` needs quotes"
     };
-    Diagnostic::error(at(src, offsets, e.marker()), format!("YAML syntax error: {info}"))
-        .with_help(help)
+    Diagnostic::error(
+        at(src, offsets, e.marker()),
+        format!("YAML syntax error: {info}"),
+    )
+    .with_help(help)
 }
 
 fn scalar(
@@ -426,7 +433,10 @@ mod tests {
             let (src, s) = scalar_of(text, key);
             let at = s.text.find("${{").unwrap();
             let off = s.source_offset(&src, at);
-            assert!(src.text()[off..].starts_with("${{ x }}"), "{text:?} -> {off}");
+            assert!(
+                src.text()[off..].starts_with("${{ x }}"),
+                "{text:?} -> {off}"
+            );
         }
     }
 
