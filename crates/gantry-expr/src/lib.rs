@@ -28,6 +28,7 @@ use indexmap::IndexMap;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ParseError {
+    /// What is wrong, lowercase, without the place.
     pub message: String,
     /// Byte offset into the text given to [`parse`] (or [`Template::parse`]).
     pub offset: usize,
@@ -43,9 +44,12 @@ pub struct EvalError(pub String);
 /// The job status the status functions read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum JobStatus {
+    /// Every step so far succeeded.
     #[default]
     Success,
+    /// A step failed.
     Failure,
+    /// The run is being cancelled.
     Cancelled,
 }
 
@@ -66,9 +70,11 @@ pub struct EvalContext {
 /// the path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
+    /// The context name and the static properties after it.
     pub path: Vec<String>,
-    /// Byte range of the reference inside the expression text.
+    /// Byte offset of the reference inside the expression text.
     pub offset: usize,
+    /// Length in bytes.
     pub len: usize,
 }
 
@@ -166,6 +172,7 @@ fn collect_references(node: &Node, out: &mut Vec<Reference>) {
 /// One part of a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
+    /// Text outside `${{ }}`, as written.
     Literal(String),
     /// An expression and the byte offset of its text (inside the braces) in the template.
     Expr(Expr, usize),
@@ -174,6 +181,7 @@ pub enum Part {
 /// A string with embedded `${{ }}` expressions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
+    /// Literal text and expressions, in order.
     pub parts: Vec<Part>,
 }
 

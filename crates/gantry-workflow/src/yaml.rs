@@ -220,8 +220,8 @@ fn control_character(src: &SourceFile) -> Option<Diagnostic> {
 }
 
 fn load(src: &SourceFile) -> Result<YNode, Diagnostic> {
-    let offsets = Offsets::new(&src.text());
-    let mut parser = Parser::new_from_str(&src.text());
+    let offsets = Offsets::new(src.text());
+    let mut parser = Parser::new_from_str(src.text());
     let mut stack: Vec<Open> = Vec::new();
     let mut root: Option<YNode> = None;
     let mut documents = 0;
