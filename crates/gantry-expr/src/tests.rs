@@ -330,6 +330,97 @@ fn nesting_past_the_limit_is_a_located_error() {
     }
 }
 
+/// Well-formed expressions built from the grammar: every piece of the language, nested
+/// and chained.
+fn well_formed() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        (-1000i64..1000).prop_map(|n| n.to_string()),
+        Just("1.5e3".to_string()),
+        Just("0xff".to_string()),
+        "[a-zA-Z {}]{0,8}".prop_map(|s| format!("'{s}'")),
+        Just("github.ref".to_string()),
+        Just("github.event.issue.labels.*.name".to_string()),
+        Just("env.NAME".to_string()),
+        Just("matrix.list".to_string()),
+        Just("matrix['os']".to_string()),
+        Just("steps.*.outcome".to_string()),
+        Just("strategy.job-index".to_string()),
+    ];
+    leaf.prop_recursive(6, 64, 4, |inner| {
+        let op = prop_oneof![
+            Just("||"),
+            Just("&&"),
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">=")
+        ];
+        prop_oneof![
+            (proptest::collection::vec(inner.clone(), 2..6), op)
+                .prop_map(|(items, op)| items.join(&format!(" {op} "))),
+            (1usize..4, inner.clone()).prop_map(|(n, a)| format!("{}({a})", "!".repeat(n))),
+            inner.clone().prop_map(|a| format!("({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a})[{b}]")),
+            inner.clone().prop_map(|a| format!("({a}).name.*")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("contains({a}, {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("startsWith({a}, {b})")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("format('{{0}}-{{1}}', {a}, {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("join({a}, {b})")),
+            inner.clone().prop_map(|a| format!("toJSON({a})")),
+            inner.clone().prop_map(|a| format!("fromJSON(toJSON({a}))")),
+            Just("success() || failure() && always() || cancelled()".to_string()),
+        ]
+    })
+}
+
+fn cases(default: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(n)
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Generated expressions parse, evaluate without panicking, report references inside
+    /// the text, and parse the same way twice; as a template and a condition too.
+    #[test]
+    fn generated_expressions_parse_and_evaluate(text in well_formed()) {
+        let e = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(&parse(&text).unwrap(), &e);
+        let _ = e.eval(&ctx());
+        for r in e.references() {
+            prop_assert!(r.offset + r.len <= text.len());
+            prop_assert!(text.is_char_boundary(r.offset));
+        }
+        let t = Template::parse(&format!("x ${{{{ {text} }}}} y")).unwrap();
+        let _ = t.render(&ctx());
+        let _ = condition(&text, &ctx());
+    }
+
+    /// Arbitrary bytes (as text) never panic any entry point.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(e) = parse(&text) {
+            let _ = e.eval(&ctx());
+            let _ = e.references();
+        }
+        if let Ok(t) = Template::parse(&text) {
+            let _ = t.render(&ctx());
+        }
+        let _ = condition(&text, &ctx());
+    }
+}
+
 proptest! {
     #[test]
     fn never_panics(text in "\\PC{0,60}") {
