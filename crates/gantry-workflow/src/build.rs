@@ -12,7 +12,7 @@ use crate::model::{Container, Job, Workflow};
 use crate::plan::{
     ContainerDef, Plan, PlannedJob, PlannedStep, Retry, RunDefaults, StepBody, Strategy,
 };
-use crate::source::SourceFile;
+use crate::source::{excerpt, SourceFile};
 use crate::yaml::Scalar;
 
 fn pairs(v: &[(Scalar, Scalar)]) -> IndexMap<String, String> {
@@ -86,7 +86,7 @@ pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
                 Ok(c) => c,
                 Err(e) => {
                     diags.push(
-                        Diagnostic::error(m.span, format!("job `{}`: {e}", job.id.text))
+                        Diagnostic::error(m.span, format!("job `{}`: {e}", excerpt(&job.id.text)))
                             .with_help("remove values from the matrix, or add `exclude` entries"),
                     );
                     continue;

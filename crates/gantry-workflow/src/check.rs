@@ -94,7 +94,7 @@ pub(crate) fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
     for job in &wf.jobs {
         if !valid_id(&job.id.text) {
             diags.push(
-                Diagnostic::error(job.id.span, format!("`{}` is not a valid job id", job.id.text))
+                Diagnostic::error(job.id.span, format!("`{}` is not a valid job id", excerpt(&job.id.text)))
                     .with_help("job ids start with a letter or `_` and contain only letters, digits, `-` and `_`"),
             );
         }
@@ -117,8 +117,11 @@ pub(crate) fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
                 );
             } else if need.text == job.id.text {
                 diags.push(
-                    Diagnostic::error(need.span, format!("job `{}` needs itself", job.id.text))
-                        .with_help("remove it from `needs`"),
+                    Diagnostic::error(
+                        need.span,
+                        format!("job `{}` needs itself", excerpt(&job.id.text)),
+                    )
+                    .with_help("remove it from `needs`"),
                 );
             }
         }
@@ -152,7 +155,7 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
         if let Some(id) = &step.id {
             if !valid_id(&id.text) {
                 diags.push(
-                    Diagnostic::error(id.span, format!("`{}` is not a valid step id", id.text))
+                    Diagnostic::error(id.span, format!("`{}` is not a valid step id", excerpt(&id.text)))
                         .with_help("step ids start with a letter or `_` and contain only letters, digits, `-` and `_`"),
                 );
             }
@@ -160,7 +163,11 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
                 diags.push(
                     Diagnostic::error(
                         id.span,
-                        format!("job `{}` has two steps with id `{}`", job.id.text, id.text),
+                        format!(
+                            "job `{}` has two steps with id `{}`",
+                            excerpt(&job.id.text),
+                            excerpt(&id.text)
+                        ),
                     )
                     .with_help(format!(
                         "step ids must be unique within a job; the first is on line {}",
@@ -178,7 +185,8 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
                     None => "use sh, bash, python, pwsh, or a command template containing `{0}` such as `perl {0}`".into(),
                 };
                 diags.push(
-                    Diagnostic::error(shell.span, format!("unknown shell `{t}`")).with_help(help),
+                    Diagnostic::error(shell.span, format!("unknown shell `{}`", excerpt(t)))
+                        .with_help(help),
                 );
             }
         }
@@ -414,7 +422,8 @@ fn expr(
                     None => format!("contexts are {}", ALL_CONTEXTS.join(", ")),
                 };
                 diags.push(
-                    Diagnostic::error(span, format!("unknown context `{root}`")).with_help(help),
+                    Diagnostic::error(span, format!("unknown context `{}`", excerpt(root)))
+                        .with_help(help),
                 );
                 continue;
             }
@@ -422,7 +431,10 @@ fn expr(
                 diags.push(
                     Diagnostic::error(
                         span,
-                        format!("the `{root_lower}` context is not available here"),
+                        format!(
+                            "the `{}` context is not available here",
+                            excerpt(&root_lower)
+                        ),
                     )
                     .with_help(format!("here you can use {}", allowed.join(", "))),
                 );
@@ -461,7 +473,7 @@ fn expr(
                         }
                         (Some(p), Some(current)) if p >= current => {
                             diags.push(
-                                Diagnostic::error(span, format!("step `{id}` runs at or after this point, so its results do not exist yet"))
+                                Diagnostic::error(span, format!("step `{}` runs at or after this point, so its results do not exist yet", excerpt(id)))
                                     .with_help("a step can only read the steps before it"),
                             );
                         }
@@ -472,10 +484,15 @@ fn expr(
                     diags.push(
                         Diagnostic::error(
                             span,
-                            format!("job `{}` does not need `{id}`", scope.job.id.text),
+                            format!(
+                                "job `{}` does not need `{}`",
+                                excerpt(&scope.job.id.text),
+                                excerpt(id)
+                            ),
                         )
                         .with_help(format!(
-                            "add `{id}` to the job's `needs` to read its results"
+                            "add `{}` to the job's `needs` to read its results",
+                            excerpt(id)
                         )),
                     );
                 }
@@ -483,7 +500,7 @@ fn expr(
                     None => diags.push(
                         Diagnostic::error(
                             span,
-                            format!("job `{}` has no matrix", scope.job.id.text),
+                            format!("job `{}` has no matrix", excerpt(&scope.job.id.text)),
                         )
                         .with_help("add `strategy.matrix`, or remove the reference"),
                     ),
@@ -494,15 +511,16 @@ fn expr(
                             None => format!("matrix keys: {}", {
                                 let mut l = list.clone();
                                 l.sort_unstable();
-                                l.join(", ")
+                                listing(&l)
                             }),
                         };
                         diags.push(
                             Diagnostic::error(
                                 span,
                                 format!(
-                                    "the matrix of job `{}` has no key `{key}`",
-                                    scope.job.id.text
+                                    "the matrix of job `{}` has no key `{}`",
+                                    excerpt(&scope.job.id.text),
+                                    excerpt(key)
                                 ),
                             )
                             .with_help(help),
