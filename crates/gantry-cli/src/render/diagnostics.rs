@@ -277,6 +277,25 @@ mod tests {
         let out = render(&source, &[d], false);
         assert!(out.len() < 1000, "{out}");
         assert!(out.contains("wf.yml:1:5007"), "{out}");
-        assert!(out.contains("…aaaaaaaaaax"), "{out}");
+        assert!(out.contains(&format!("…{}xbbb", "a".repeat(LEAD))), "{out}");
+    }
+
+    proptest::proptest! {
+        /// Any text, any place, any length: rendering never panics, never echoes a long
+        /// line, and names the file.
+        #[test]
+        fn rendering_never_panics_and_stays_short(
+            text in "(\\PC|\n|\t|\u{0}){0,400}",
+            offset in 0usize..500,
+            len in 0usize..50,
+            long in 0usize..3000,
+        ) {
+            let text = format!("{text}{}", "x".repeat(long));
+            let source = SourceFile::new("wf.yml", text);
+            let d = Diagnostic::error(Span { offset, len }, "message").with_label("label").with_help("help");
+            let out = render(&source, &[d], false);
+            proptest::prop_assert!(out.contains("wf.yml"), "{}", out);
+            proptest::prop_assert!(out.len() < 4_000, "{}", out.len());
+        }
     }
 }
