@@ -85,9 +85,14 @@ pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
             Some(m) => match matrix::expand(m) {
                 Ok(c) => c,
                 Err(e) => {
+                    let help = if e.contains("no combinations") {
+                        "remove some `exclude` entries, or add values to the matrix"
+                    } else {
+                        "remove values from the matrix, or add `exclude` entries"
+                    };
                     diags.push(
                         Diagnostic::error(m.span, format!("job `{}`: {e}", excerpt(&job.id.text)))
-                            .with_help("remove values from the matrix, or add `exclude` entries"),
+                            .with_help(help),
                     );
                     continue;
                 }

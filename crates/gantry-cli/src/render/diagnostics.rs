@@ -30,8 +30,9 @@ pub(crate) fn render(source: &SourceFile, diagnostics: &[Diagnostic], color: boo
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // Messages are not wrapped: they stay greppable, and they are cut to MAX_MESSAGE.
     let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
+        .with_wrap_lines(false)
         .with_links(false)
         .with_context_lines(1);
     let mut sorted: Vec<&Diagnostic> = diagnostics.iter().collect();
@@ -144,7 +145,12 @@ impl Excerpt {
     /// The excerpt for `d` at (`line`, `col`), 1-based, and the place's span in it.
     fn new(source: &SourceFile, d: &Diagnostic, line: usize, col: usize) -> (Excerpt, SourceSpan) {
         let col0 = col.saturating_sub(1);
-        let start = col0.saturating_sub(LEAD);
+        // Lines that fit are shown whole; a longer one from a little before the place.
+        let start = if source.line_text(line).chars().count() <= WINDOW {
+            0
+        } else {
+            col0.saturating_sub(LEAD)
+        };
         let first = line.saturating_sub(1).max(1);
         let last = line + 1;
         let mut text = String::new();
