@@ -58,7 +58,7 @@ pub(crate) async fn run(
             problems += diagnostics.len();
             eprint!(
                 "{}",
-                gantry_workflow::render(&source, &diagnostics, color_err)
+                crate::render::diagnostics::render(&source, &diagnostics, color_err)
             );
             continue;
         }
@@ -72,7 +72,10 @@ pub(crate) async fn run(
             }
             Err(d) => {
                 problems += d.len();
-                eprint!("{}", gantry_workflow::render(&source, &d, color_err));
+                eprint!(
+                    "{}",
+                    crate::render::diagnostics::render(&source, &d, color_err)
+                );
             }
         }
     }

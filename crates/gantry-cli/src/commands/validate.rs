@@ -31,7 +31,10 @@ pub(crate) async fn validate(
             println!("{}: ok", path.display());
         } else {
             problems += diagnostics.len();
-            eprint!("{}", gantry_workflow::render(&source, &diagnostics, color));
+            eprint!(
+                "{}",
+                crate::render::diagnostics::render(&source, &diagnostics, color)
+            );
             eprintln!(
                 "{}: {} problem{}",
                 path.display(),
