@@ -1,8 +1,15 @@
 //! Release packs: a run's artifacts and a manifest in one tar file, with the pack's own
-//! sha256 beside it (`PACK.sha256`, `sha256sum` format). `verify` checks the pack digest,
+//! sha256 beside it (`PACK.sha256`, `sha256sum` format). `verify` checks the file digest,
 //! every artifact's digest and every file's size and digest against the manifest.
 //!
 //! Layout: `manifest.json` first, then `artifacts/<name>.tar` for each artifact.
+//!
+//! Two digests name a pack. The *file digest* is the sha256 of the pack file. The *pack
+//! digest* is epack's (its Remote Adapter Protocol's `pack.digest`, see
+//! docs/remote-protocol.md): the sha256 of the canonical artifact list, here one line
+//! `artifacts/<name>.tar\tsha256:<that tar's sha256>\n` per manifest artifact, sorted by
+//! path byte by byte ([`pack_digest`]). It depends on the artifacts only, not on how the
+//! tar was written, so it is what remotes identify a pack by.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -73,6 +80,8 @@ pub struct PackSummary {
     pub path: PathBuf,
     /// The pack file's sha256, hex.
     pub sha256: String,
+    /// The pack digest (`sha256:<hex>`, see the module docs).
+    pub pack_digest: String,
     /// The pack file's size in bytes.
     pub size: u64,
     /// How many artifacts it holds.
@@ -83,6 +92,69 @@ pub struct PackSummary {
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where artifact `name` lives inside a pack.
+pub fn artifact_path(name: &str) -> String {
+    format!("artifacts/{name}.tar")
+}
+
+/// The pack digest of `manifest`: `sha256:<hex>` of epack's canonical artifact list, one
+/// `artifacts/<name>.tar\tsha256:<tar sha256>\n` line per artifact, sorted by path.
+pub fn pack_digest(manifest: &Manifest) -> String {
+    let entries: Vec<(String, String)> = manifest
+        .artifacts
+        .iter()
+        .map(|a| (artifact_path(&a.name), format!("sha256:{}", a.sha256)))
+        .collect();
+    let list = gantry_remote_protocol::digest::canonical_artifact_list(
+        entries.iter().map(|(p, d)| (p.as_str(), d.as_str())),
+    );
+    format!("sha256:{}", hex(&Sha256::digest(list.as_bytes())))
+}
+
+/// The pack digest of the pack file at `path`, after checking every artifact and file in
+/// it against its manifest; `Ok(None)` when the file is not a gantry pack (not a tar whose
+/// first entry is a `gantry.pack/v1` manifest); `Err` with every problem when it is one
+/// but is damaged.
+pub fn file_pack_digest(path: &Path) -> Result<Option<String>, String> {
+    if read_manifest(path).ok().flatten().is_none() {
+        return Ok(None);
+    }
+    verify_contents(path)
+        .map(|m| Some(pack_digest(&m)))
+        .map_err(|problems| problems.join("; "))
+}
+
+/// The manifest of the pack at `path`; `Ok(None)` when the file is not a gantry pack.
+pub fn read_manifest(path: &Path) -> Result<Option<Manifest>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    let Ok(mut entries) = archive.entries() else {
+        return Ok(None);
+    };
+    let Some(Ok(mut first)) = entries.next() else {
+        return Ok(None);
+    };
+    if !first
+        .path()
+        .is_ok_and(|p| p.to_string_lossy() == "manifest.json")
+    {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    if first
+        .by_ref()
+        .take(16 << 20)
+        .read_to_end(&mut text)
+        .is_err()
+    {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Manifest>(&text) {
+        Ok(m) if m.format == FORMAT => Ok(Some(m)),
+        _ => Ok(None),
+    }
 }
 
 fn git_commit(workflow_path: &str) -> Option<String> {
@@ -175,11 +247,7 @@ pub async fn create(
             header.set_size(size);
             header.set_mode(0o644);
             builder
-                .append_data(
-                    &mut header,
-                    format!("artifacts/{name}.tar"),
-                    bridge.take(size),
-                )
+                .append_data(&mut header, artifact_path(&name), bridge.take(size))
                 .map(|()| builder)
         })
         .await
@@ -191,6 +259,7 @@ pub async fn create(
         .and_then(|mut w| std::io::Write::flush(&mut w))
         .map_err(|e| e.to_string())?;
     let (sha256, size) = digest_file(tmp.path())?;
+    let digest = pack_digest(&manifest);
     tmp.persist(out)
         .map_err(|e| format!("{}: {}", out.display(), e.error))?;
     let file_name = out
@@ -203,6 +272,7 @@ pub async fn create(
     Ok(PackSummary {
         path: out.to_path_buf(),
         sha256,
+        pack_digest: digest,
         size,
         artifacts: manifest.artifacts.len(),
         files: manifest.artifacts.iter().map(|a| a.files.len()).sum(),
@@ -249,8 +319,9 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Checks every digest in the pack at `path`; returns its manifest, or every problem
-/// found (each naming the artifact and file).
+/// Checks every digest in the pack at `path`, its file digest against the `.sha256`
+/// sidecar included; returns its manifest, or every problem found (each naming the
+/// artifact and file).
 pub fn verify(path: &Path) -> Result<Manifest, Vec<String>> {
     let mut problems = Vec::new();
     let side = sidecar(path);
@@ -271,6 +342,20 @@ pub fn verify(path: &Path) -> Result<Manifest, Vec<String>> {
             side.display()
         )),
     }
+    match verify_contents(path) {
+        Ok(m) if problems.is_empty() => Ok(m),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
+/// Checks every artifact's and file's digest in the pack at `path` against its manifest
+/// (not the file digest: a pulled pack has no sidecar).
+pub fn verify_contents(path: &Path) -> Result<Manifest, Vec<String>> {
+    let mut problems = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
     let mut entries = archive
@@ -398,5 +483,100 @@ pub fn verify(path: &Path) -> Result<Manifest, Vec<String>> {
         Ok(manifest)
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    /// A pack holding one artifact `a` with one file `f.txt`; returns its manifest.
+    fn write_pack(path: &Path, content: &[u8]) -> Manifest {
+        let mut inner = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        inner.append_data(&mut h, "f.txt", content).expect("inner");
+        let inner = inner.into_inner().expect("inner tar");
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            run: RunInfo {
+                id: "r1".into(),
+                workflow: "w".into(),
+                workflow_path: "w.yml".into(),
+                status: "success".into(),
+                started_at: "2024-01-01T00:00:00Z".into(),
+                finished_at: None,
+            },
+            source_commit: None,
+            created_at: "2024-01-01T00:00:00Z".into(),
+            artifacts: vec![PackedArtifact {
+                name: "a".into(),
+                job: "j".into(),
+                sha256: sha(&inner),
+                size: inner.len() as u64,
+                files: vec![ArtifactFile {
+                    path: "f.txt".into(),
+                    size: content.len() as u64,
+                    sha256: sha(content),
+                }],
+            }],
+        };
+        let json = serde_json::to_vec(&manifest).expect("json");
+        let mut outer = tar::Builder::new(std::fs::File::create(path).expect("create"));
+        for (name, bytes) in [
+            ("manifest.json", &json[..]),
+            ("artifacts/a.tar", &inner[..]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            outer.append_data(&mut h, name, bytes).expect("append");
+        }
+        outer.finish().expect("finish");
+        manifest
+    }
+
+    #[test]
+    fn the_pack_digest_is_epacks_canonical_artifact_list() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("p.pack");
+        let mut m = write_pack(&path, b"hello");
+        let one = format!("artifacts/a.tar\tsha256:{}\n", m.artifacts[0].sha256);
+        assert_eq!(pack_digest(&m), format!("sha256:{}", sha(one.as_bytes())));
+        // Sorted by path whatever the manifest's order.
+        let mut b = m.artifacts[0].clone();
+        b.name = "B".into();
+        b.sha256 = "0".repeat(64);
+        m.artifacts.push(b);
+        let two = format!("artifacts/B.tar\tsha256:{}\n{one}", "0".repeat(64));
+        assert_eq!(pack_digest(&m), format!("sha256:{}", sha(two.as_bytes())));
+        m.artifacts.reverse();
+        assert_eq!(pack_digest(&m), format!("sha256:{}", sha(two.as_bytes())));
+    }
+
+    #[test]
+    fn a_pack_file_is_checked_before_its_digest_is_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("p.pack");
+        let m = write_pack(&path, b"hello");
+        assert_eq!(file_pack_digest(&path), Ok(Some(pack_digest(&m))));
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"not a tar at all").expect("write");
+        assert_eq!(file_pack_digest(&other), Ok(None));
+        // Flip a byte of the file inside the artifact: the digest is refused.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let at = bytes
+            .windows(5)
+            .rposition(|w| w == b"hello")
+            .expect("content in the pack");
+        bytes[at] = b'j';
+        std::fs::write(&path, bytes).expect("tamper");
+        let err = file_pack_digest(&path).expect_err("damaged");
+        assert!(err.contains("artifact `a`"), "{err}");
     }
 }

@@ -232,19 +232,47 @@ pub(crate) struct PushArgs {
     /// Release version (default: the adapter's choice).
     #[arg(long = "release-version", value_name = "VERSION")]
     pub release_version: Option<String>,
+    /// A release label (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Release notes.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// After the push, send the results of the runs the pack was made from (`runs.sync`);
+    /// `sync-runs = true` in [remotes.NAME] does it on every push.
+    #[arg(long)]
+    pub sync_runs: bool,
     #[command(flatten)]
     pub flags: AdapterFlags,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct PullArgs {
-    /// What to pull: `NAME@VERSION`, `NAME` (its latest release) or `sha256:HEX`.
+    /// What to pull: `sha256:HEX` (a pack digest), a canonical ref (`LOCATION@sha256:HEX`),
+    /// `NAME@VERSION`, or `NAME` (its latest release). Without it: the latest release, or
+    /// what the flags below select.
     #[arg(value_name = "REF")]
-    pub reference: String,
+    pub reference: Option<String>,
     /// The remote's name in gantry.toml's [remotes] table.
     #[arg(long)]
     pub remote: String,
-    /// Where to write the pack (default: REF with `@` and `:` as `-`, plus `.pack`).
+    /// Pull the pack with this pack digest (`sha256:HEX`).
+    #[arg(long, value_name = "DIGEST", conflicts_with_all = ["reference", "release_id", "release_version", "latest"])]
+    pub digest: Option<String>,
+    /// Pull the release with this id.
+    #[arg(long = "release-id", value_name = "ID", conflicts_with_all = ["reference", "release_version", "latest"])]
+    pub release_id: Option<String>,
+    /// Pull the release with this version.
+    #[arg(long = "release-version", value_name = "VERSION", conflicts_with_all = ["reference", "latest"])]
+    pub release_version: Option<String>,
+    /// Pull the latest release (the default without REF).
+    #[arg(long, conflicts_with = "reference")]
+    pub latest: bool,
+    /// Only a release with this name (with --release-version or --latest; needs an
+    /// adapter that reports names).
+    #[arg(long, conflicts_with = "reference")]
+    pub name: Option<String>,
+    /// Where to write the pack (default: REF with `@`, `:` and `/` as `-`, plus `.pack`).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Deployment environment on the remote.
@@ -262,8 +290,9 @@ pub(crate) enum RemoteCommand {
     Capabilities(RemoteNameArgs),
     /// Record the sha256 of a remote's adapter binary in gantry.lock.
     Lock(RemoteNameArgs),
-    /// Authenticate with a remote (the adapter keeps the credentials).
-    Login(RemoteNameArgs),
+    /// Authenticate with a remote (the adapter keeps the credentials); waits for a
+    /// device-code or browser sign-in to complete.
+    Login(RemoteLoginArgs),
     /// Show who the adapter is authenticated as.
     Whoami(RemoteNameArgs),
     /// Run the adapter conformance suite against a remote (use a remote meant for testing).
@@ -279,12 +308,31 @@ pub(crate) struct RemoteNameArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct RemoteLoginArgs {
+    /// The remote's name in gantry.toml's [remotes] table.
+    pub name: String,
+    /// Longest wait, in seconds, for a sign-in the adapter handed instructions for
+    /// (default: as long as the code is valid, at most 900).
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
+    /// Print the sign-in instructions and return without waiting.
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub flags: AdapterFlags,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct RemoteTestArgs {
     /// The remote's name in gantry.toml's [remotes] table.
     pub name: String,
     /// Only cases whose name contains this.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Drive the adapter exactly as epack's executor does (its environment, request
+    /// shapes and checks): proves the adapter works under epack.
+    #[arg(long)]
+    pub as_epack: bool,
     #[command(flatten)]
     pub flags: AdapterFlags,
 }

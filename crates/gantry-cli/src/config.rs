@@ -141,6 +141,13 @@ pub(crate) struct RemoteSection {
     pub rate_burst: Option<u32>,
     /// Workspace on the remote (the requests' `target.workspace`).
     pub workspace: Option<String>,
+    /// Send the results of the pack's runs after every push (`runs.sync`, epack's
+    /// `runs.sync: true`); `gantry push --sync-runs` does it for one push.
+    #[serde(default)]
+    pub sync_runs: bool,
+    /// `file://` URLs the adapter hands out must be inside this directory (epack's
+    /// `transport.file_root`); default: any absolute path.
+    pub file_root: Option<PathBuf>,
 }
 
 /// The whole file.

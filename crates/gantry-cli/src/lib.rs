@@ -79,8 +79,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
             Command::Logs(a) => commands::logs::logs(a, &state),
             Command::Probe(a) => commands::probe::probe(a, &state).await,
             Command::Plugin(a) => commands::plugin::plugin(a, &config, &state).await,
-            Command::Push(a) => commands::remote::push(a, &config).await,
-            Command::Pull(a) => commands::remote::pull(a, &config).await,
+            Command::Push(a) => commands::push::push(a, &config, &state).await,
+            Command::Pull(a) => commands::pull::pull(a, &config).await,
             Command::Remote(a) => commands::remote::remote(a, &config).await,
             Command::Pack(a) => commands::pack::pack(a, &config, &state).await,
             Command::Gc(a) => {

@@ -63,11 +63,27 @@ impl Func {
 }
 
 /// A node with its byte range in the source text.
+///
+/// Chains (`a || b || c`, `a == b != c`, `a.b[c].*`, `!!x`) are one node with a list, not a
+/// nested tree: the tree is only as deep as the expression's real nesting (parentheses, call
+/// arguments, index expressions), which the parser limits. Every recursive walk below is
+/// therefore bounded, however long a chain is.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Node {
-    pub kind: Kind,
-    pub start: usize,
-    pub end: usize,
+    pub(crate) kind: Kind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// One step of an access chain after its base.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Accessor {
+    /// `.name`
+    Property(String),
+    /// `[expr]`
+    Index(Node),
+    /// `.*` or `[*]`
+    Filter,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,29 +91,46 @@ pub(crate) enum Kind {
     Literal(Value),
     /// A context name at the root (`github`, `env`, ...).
     Context(String),
-    Property(Box<Node>, String),
-    Index(Box<Node>, Box<Node>),
-    /// `.*` or `[*]`.
-    Filter(Box<Node>),
-    Not(Box<Node>),
-    Compare(Cmp, Box<Node>, Box<Node>),
-    And(Box<Node>, Box<Node>),
-    Or(Box<Node>, Box<Node>),
+    /// A base followed by accessors, each with the end offset of the chain up to it.
+    Access(Box<Node>, Vec<(Accessor, usize)>),
+    /// `!` applied `count` times (at least once).
+    Not(Box<Node>, usize),
+    /// A left-associative chain of comparisons: `((first op1 a) op2 b) ...`.
+    Compare(Box<Node>, Vec<(Cmp, Node)>),
+    /// Two or more operands of `&&`.
+    And(Vec<Node>),
+    /// Two or more operands of `||`.
+    Or(Vec<Node>),
     Call(Func, Vec<Node>),
 }
 
 impl Node {
-    /// Visits this node and all below it.
-    pub(crate) fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
-        f(self);
+    /// The nodes directly below this one.
+    pub(crate) fn children(&self) -> Vec<&Node> {
         match &self.kind {
-            Kind::Literal(_) | Kind::Context(_) => {}
-            Kind::Property(b, _) | Kind::Filter(b) | Kind::Not(b) => b.walk(f),
-            Kind::Index(a, b) | Kind::Compare(_, a, b) | Kind::And(a, b) | Kind::Or(a, b) => {
-                a.walk(f);
-                b.walk(f);
-            }
-            Kind::Call(_, args) => args.iter().for_each(|a| a.walk(f)),
+            Kind::Literal(_) | Kind::Context(_) => Vec::new(),
+            Kind::Access(base, accessors) => std::iter::once(base.as_ref())
+                .chain(accessors.iter().filter_map(|(a, _)| match a {
+                    Accessor::Index(i) => Some(i),
+                    _ => None,
+                }))
+                .collect(),
+            Kind::Not(inner, _) => vec![inner],
+            Kind::Compare(first, rest) => std::iter::once(first.as_ref())
+                .chain(rest.iter().map(|(_, n)| n))
+                .collect(),
+            Kind::And(items) | Kind::Or(items) | Kind::Call(_, items) => items.iter().collect(),
+        }
+    }
+
+    /// Visits this node and all below it (without recursion).
+    pub(crate) fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Node)) {
+        let mut stack = vec![self];
+        while let Some(n) = stack.pop() {
+            f(n);
+            let mut children = n.children();
+            children.reverse();
+            stack.extend(children);
         }
     }
 }

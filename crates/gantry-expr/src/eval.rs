@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::ast::{Cmp, Kind, Node};
+use crate::ast::{Accessor, Cmp, Kind, Node};
 use crate::coerce::{get_key, loose_cmp, loose_eq, truthy};
 use crate::functions;
 use crate::{EvalContext, EvalError};
@@ -73,7 +73,70 @@ fn eval_val(node: &Node, ctx: &EvalContext) -> Result<Val, EvalError> {
                 .cloned()
                 .unwrap_or(Value::Null),
         ),
-        Kind::Property(base, name) => match eval_val(base, ctx)? {
+        Kind::Access(base, accessors) => {
+            let mut val = eval_val(base, ctx)?;
+            for (accessor, _) in accessors {
+                val = access(val, accessor, ctx)?;
+            }
+            val
+        }
+        Kind::Not(inner, count) => {
+            let t = truthy(&eval(inner, ctx)?);
+            Val::Plain(Value::Bool(if count % 2 == 1 { !t } else { t }))
+        }
+        Kind::Compare(first, rest) => {
+            let mut acc = eval(first, ctx)?;
+            for (op, rhs) in rest {
+                let b = eval(rhs, ctx)?;
+                let a = &acc;
+                let r = match op {
+                    Cmp::Eq => loose_eq(a, &b),
+                    Cmp::Ne => !loose_eq(a, &b),
+                    Cmp::Lt => loose_cmp(a, &b).is_some_and(|o| o.is_lt()),
+                    Cmp::Le => loose_cmp(a, &b).is_some_and(|o| o.is_le()),
+                    Cmp::Gt => loose_cmp(a, &b).is_some_and(|o| o.is_gt()),
+                    Cmp::Ge => loose_cmp(a, &b).is_some_and(|o| o.is_ge()),
+                };
+                acc = Value::Bool(r);
+            }
+            Val::Plain(acc)
+        }
+        // The first falsy operand, else the last (GitHub's short-circuit semantics).
+        Kind::And(items) => {
+            let mut last = Value::Null;
+            for item in items {
+                last = eval(item, ctx)?;
+                if !truthy(&last) {
+                    break;
+                }
+            }
+            Val::Plain(last)
+        }
+        // The first truthy operand, else the last.
+        Kind::Or(items) => {
+            let mut last = Value::Null;
+            for item in items {
+                last = eval(item, ctx)?;
+                if truthy(&last) {
+                    break;
+                }
+            }
+            Val::Plain(last)
+        }
+        Kind::Call(func, args) => {
+            let values = args
+                .iter()
+                .map(|a| eval(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            Val::Plain(functions::call(*func, &values, ctx)?)
+        }
+    })
+}
+
+/// One step of an access chain; after a filter, property and index map over the items.
+fn access(val: Val, accessor: &Accessor, ctx: &EvalContext) -> Result<Val, EvalError> {
+    Ok(match accessor {
+        Accessor::Property(name) => match val {
             Val::Plain(v) => Val::Plain(property(&v, name)),
             Val::Filtered(items) => Val::Filtered(
                 items
@@ -83,9 +146,9 @@ fn eval_val(node: &Node, ctx: &EvalContext) -> Result<Val, EvalError> {
                     .collect(),
             ),
         },
-        Kind::Index(base, idx) => {
+        Accessor::Index(idx) => {
             let idx = eval(idx, ctx)?;
-            match eval_val(base, ctx)? {
+            match val {
                 Val::Plain(v) => Val::Plain(index(&v, &idx)),
                 Val::Filtered(items) => Val::Filtered(
                     items
@@ -96,45 +159,9 @@ fn eval_val(node: &Node, ctx: &EvalContext) -> Result<Val, EvalError> {
                 ),
             }
         }
-        Kind::Filter(base) => match eval_val(base, ctx)? {
+        Accessor::Filter => match val {
             Val::Plain(v) => Val::Filtered(children(&v)),
             Val::Filtered(items) => Val::Filtered(items.iter().flat_map(children).collect()),
         },
-        Kind::Not(inner) => Val::Plain(Value::Bool(!truthy(&eval(inner, ctx)?))),
-        Kind::Compare(op, a, b) => {
-            let (a, b) = (eval(a, ctx)?, eval(b, ctx)?);
-            let r = match op {
-                Cmp::Eq => loose_eq(&a, &b),
-                Cmp::Ne => !loose_eq(&a, &b),
-                Cmp::Lt => loose_cmp(&a, &b).is_some_and(|o| o.is_lt()),
-                Cmp::Le => loose_cmp(&a, &b).is_some_and(|o| o.is_le()),
-                Cmp::Gt => loose_cmp(&a, &b).is_some_and(|o| o.is_gt()),
-                Cmp::Ge => loose_cmp(&a, &b).is_some_and(|o| o.is_ge()),
-            };
-            Val::Plain(Value::Bool(r))
-        }
-        Kind::And(a, b) => {
-            let left = eval(a, ctx)?;
-            if !truthy(&left) {
-                Val::Plain(left)
-            } else {
-                Val::Plain(eval(b, ctx)?)
-            }
-        }
-        Kind::Or(a, b) => {
-            let left = eval(a, ctx)?;
-            if truthy(&left) {
-                Val::Plain(left)
-            } else {
-                Val::Plain(eval(b, ctx)?)
-            }
-        }
-        Kind::Call(func, args) => {
-            let values = args
-                .iter()
-                .map(|a| eval(a, ctx))
-                .collect::<Result<Vec<_>, _>>()?;
-            Val::Plain(functions::call(*func, &values, ctx)?)
-        }
     })
 }

@@ -81,7 +81,7 @@ fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
                 let n: usize = rest[..close].trim().parse().map_err(|_| {
                     EvalError(format!(
                         "format: `{{{}}}` is not an argument index",
-                        &rest[..close]
+                        crate::lexer::excerpt(&rest[..close])
                     ))
                 })?;
                 let v = args.get(n).ok_or_else(|| {

@@ -43,6 +43,15 @@ fn err(message: impl Into<String>, offset: usize, len: usize) -> ParseError {
     }
 }
 
+/// `text` as quoted in a message: at most 40 characters, then `…`.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// Splits `text` into tokens; `base` is added to every offset.
 pub(crate) fn lex(text: &str, base: usize) -> Result<Vec<Token>, ParseError> {
     let bytes = text.as_bytes();
@@ -196,9 +205,13 @@ pub(crate) fn lex(text: &str, base: usize) -> Result<Vec<Token>, ParseError> {
                     }
                 }
                 let lit = &text[i..j];
-                let v: f64 = lit
-                    .parse()
-                    .map_err(|_| err(format!("`{lit}` is not a number"), base + i, j - i))?;
+                let v: f64 = lit.parse().map_err(|_| {
+                    err(
+                        format!("`{}` is not a number", excerpt(lit)),
+                        base + i,
+                        j - i,
+                    )
+                })?;
                 out.push(Token {
                     tok: Tok::Number(v),
                     start: base + i,

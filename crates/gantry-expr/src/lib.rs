@@ -21,13 +21,14 @@ mod template;
 pub use coerce::{to_display_string, truthy};
 pub use serde_json::Value;
 
-use ast::{Kind, Node};
+use ast::{Accessor, Kind, Node};
 use indexmap::IndexMap;
 
 /// A parse error with the byte range inside the expression text it refers to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ParseError {
+    /// What is wrong, lowercase, without the place.
     pub message: String,
     /// Byte offset into the text given to [`parse`] (or [`Template::parse`]).
     pub offset: usize,
@@ -43,9 +44,12 @@ pub struct EvalError(pub String);
 /// The job status the status functions read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum JobStatus {
+    /// Every step so far succeeded.
     #[default]
     Success,
+    /// A step failed.
     Failure,
+    /// The run is being cancelled.
     Cancelled,
 }
 
@@ -66,9 +70,11 @@ pub struct EvalContext {
 /// the path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
+    /// The context name and the static properties after it.
     pub path: Vec<String>,
-    /// Byte range of the reference inside the expression text.
+    /// Byte offset of the reference inside the expression text.
     pub offset: usize,
+    /// Length in bytes.
     pub len: usize,
 }
 
@@ -116,50 +122,57 @@ impl Expr {
     }
 }
 
-/// The static path of a reference chain (`a.b['c']`), or `None` when it is not one.
-fn static_path(node: &Node) -> Option<Vec<String>> {
-    match &node.kind {
-        Kind::Context(name) => Some(vec![name.clone()]),
-        Kind::Property(base, name) => {
-            let mut p = static_path(base)?;
-            p.push(name.clone());
-            Some(p)
-        }
-        Kind::Index(base, idx) => match &idx.kind {
-            Kind::Literal(Value::String(s)) => {
-                let mut p = static_path(base)?;
-                p.push(s.clone());
-                Some(p)
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
+/// Collects the context paths `node` reads. An access chain contributes its longest
+/// static prefix (`a.b['c']`; a dynamic index or a filter ends it) plus what its index
+/// expressions read. Recursion follows only real nesting, which the parser bounds.
 fn collect_references(node: &Node, out: &mut Vec<Reference>) {
-    if let Some(path) = static_path(node) {
-        out.push(Reference {
-            path,
+    match &node.kind {
+        Kind::Context(name) => out.push(Reference {
+            path: vec![name.clone()],
             offset: node.start,
             len: node.end - node.start,
-        });
-        return;
-    }
-    match &node.kind {
-        Kind::Literal(_) | Kind::Context(_) => {}
-        Kind::Property(b, _) | Kind::Filter(b) | Kind::Not(b) => collect_references(b, out),
-        Kind::Index(a, b) | Kind::Compare(_, a, b) | Kind::And(a, b) | Kind::Or(a, b) => {
-            collect_references(a, out);
-            collect_references(b, out);
+        }),
+        Kind::Access(base, accessors) => {
+            if let Kind::Context(name) = &base.kind {
+                let mut path = vec![name.clone()];
+                let mut end = base.end;
+                for (accessor, at) in accessors {
+                    match accessor {
+                        Accessor::Property(p) => path.push(p.clone()),
+                        Accessor::Index(Node {
+                            kind: Kind::Literal(Value::String(s)),
+                            ..
+                        }) => path.push(s.clone()),
+                        _ => break,
+                    }
+                    end = *at;
+                }
+                out.push(Reference {
+                    path,
+                    offset: base.start,
+                    len: end - base.start,
+                });
+            } else {
+                collect_references(base, out);
+            }
+            for (accessor, _) in accessors {
+                if let Accessor::Index(i) = accessor {
+                    collect_references(i, out);
+                }
+            }
         }
-        Kind::Call(_, args) => args.iter().for_each(|a| collect_references(a, out)),
+        _ => {
+            for child in node.children() {
+                collect_references(child, out);
+            }
+        }
     }
 }
 
 /// One part of a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
+    /// Text outside `${{ }}`, as written.
     Literal(String),
     /// An expression and the byte offset of its text (inside the braces) in the template.
     Expr(Expr, usize),
@@ -168,6 +181,7 @@ pub enum Part {
 /// A string with embedded `${{ }}` expressions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
+    /// Literal text and expressions, in order.
     pub parts: Vec<Part>,
 }
 

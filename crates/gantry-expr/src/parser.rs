@@ -2,12 +2,15 @@
 
 use serde_json::Value;
 
-use crate::ast::{Cmp, Func, Kind, Node};
+use crate::ast::{Accessor, Cmp, Func, Kind, Node};
 use crate::lexer::{lex, Tok, Token};
 use crate::ParseError;
 
-/// How deep expressions may nest before we refuse them (protects the stack).
-const MAX_DEPTH: usize = 64;
+/// How deep expressions may nest (parentheses, call arguments, index expressions) before
+/// they are refused: the only recursion in parsing and evaluation follows this nesting, so
+/// it bounds the stack. Chains (`||`, `&&`, comparisons, `!`, `.a[b]`) do not nest.
+/// GitHub's own limit is 50.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 struct Parser {
     toks: Vec<Token>,
@@ -54,8 +57,8 @@ fn describe(t: &Tok) -> String {
         Tok::Null => "`null`".into(),
         Tok::Bool(b) => format!("`{b}`"),
         Tok::Number(n) => format!("number `{n}`"),
-        Tok::Str(s) => format!("string '{s}'"),
-        Tok::Ident(i) => format!("`{i}`"),
+        Tok::Str(s) => format!("string '{}'", crate::lexer::excerpt(s)),
+        Tok::Ident(i) => format!("`{}`", crate::lexer::excerpt(i)),
         Tok::Dot => "`.`".into(),
         Tok::Star => "`*`".into(),
         Tok::LBracket => "`[`".into(),
@@ -76,10 +79,29 @@ fn describe(t: &Tok) -> String {
     }
 }
 
-fn bin(kind: fn(Box<Node>, Box<Node>) -> Kind, a: Node, b: Node) -> Node {
-    let (start, end) = (a.start, b.end);
+/// One operand alone, or a chain node over all of them.
+fn chain(mut items: Vec<Node>, kind: fn(Vec<Node>) -> Kind) -> Node {
+    if items.len() == 1 {
+        return items.remove(0);
+    }
+    let start = items.first().map_or(0, |n| n.start);
+    let end = items.last().map_or(start, |n| n.end);
     Node {
-        kind: kind(Box::new(a), Box::new(b)),
+        kind: kind(items),
+        start,
+        end,
+    }
+}
+
+/// `first` alone, or a comparison chain.
+fn compare(first: Node, rest: Vec<(Cmp, Node)>) -> Node {
+    if rest.is_empty() {
+        return first;
+    }
+    let start = first.start;
+    let end = rest.last().map_or(first.end, |(_, n)| n.end);
+    Node {
+        kind: Kind::Compare(Box::new(first), rest),
         start,
         end,
     }
@@ -101,7 +123,8 @@ impl Parser {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            let t = self.peek();
+            // The token that opened this level: `(`, `[` or `,`.
+            let t = &self.toks[self.pos.saturating_sub(1)];
             return Err(err(
                 format!("expression nests deeper than {MAX_DEPTH} levels"),
                 t.start,
@@ -111,122 +134,97 @@ impl Parser {
         Ok(())
     }
 
+    /// `a || b || ...`: one node for the whole chain.
     fn or(&mut self) -> Result<Node, ParseError> {
         self.enter()?;
-        let mut left = self.and()?;
+        let first = self.and()?;
+        let mut items = vec![first];
         while self.peek().tok == Tok::Or {
             self.next();
-            let right = self.and()?;
-            left = bin(Kind::Or, left, right);
+            items.push(self.and()?);
         }
         self.depth -= 1;
-        Ok(left)
+        Ok(chain(items, Kind::Or))
     }
 
+    /// `a && b && ...`: one node for the whole chain.
     fn and(&mut self) -> Result<Node, ParseError> {
-        let mut left = self.equality()?;
+        let first = self.equality()?;
+        let mut items = vec![first];
         while self.peek().tok == Tok::And {
             self.next();
-            let right = self.equality()?;
-            left = bin(Kind::And, left, right);
+            items.push(self.equality()?);
         }
-        Ok(left)
+        Ok(chain(items, Kind::And))
     }
 
+    /// `a == b != c ...` (left-associative), one node for the whole chain.
     fn equality(&mut self) -> Result<Node, ParseError> {
-        let mut left = self.comparison()?;
+        let first = self.comparison()?;
+        let mut rest = Vec::new();
         loop {
             let op = match self.peek().tok {
                 Tok::Eq => Cmp::Eq,
                 Tok::Ne => Cmp::Ne,
-                _ => return Ok(left),
+                _ => return Ok(compare(first, rest)),
             };
             self.next();
-            let right = self.comparison()?;
-            let (start, end) = (left.start, right.end);
-            left = Node {
-                kind: Kind::Compare(op, Box::new(left), Box::new(right)),
-                start,
-                end,
-            };
+            rest.push((op, self.comparison()?));
         }
     }
 
+    /// `a < b >= c ...` (left-associative), one node for the whole chain.
     fn comparison(&mut self) -> Result<Node, ParseError> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        let mut rest = Vec::new();
         loop {
             let op = match self.peek().tok {
                 Tok::Lt => Cmp::Lt,
                 Tok::Le => Cmp::Le,
                 Tok::Gt => Cmp::Gt,
                 Tok::Ge => Cmp::Ge,
-                _ => return Ok(left),
+                _ => return Ok(compare(first, rest)),
             };
             self.next();
-            let right = self.unary()?;
-            let (start, end) = (left.start, right.end);
-            left = Node {
-                kind: Kind::Compare(op, Box::new(left), Box::new(right)),
-                start,
-                end,
-            };
+            rest.push((op, self.unary()?));
         }
     }
 
+    /// `!!x`: the `!`s are counted, not nested.
     fn unary(&mut self) -> Result<Node, ParseError> {
-        if self.peek().tok == Tok::Not {
-            let t = self.next();
-            self.enter()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            let end = inner.end;
-            return Ok(Node {
-                kind: Kind::Not(Box::new(inner)),
-                start: t.start,
-                end,
-            });
+        let start = self.peek().start;
+        let mut count = 0;
+        while self.peek().tok == Tok::Not {
+            self.next();
+            count += 1;
         }
         let base = self.primary()?;
-        self.postfix(base)
+        let inner = self.postfix(base)?;
+        if count == 0 {
+            return Ok(inner);
+        }
+        let end = inner.end;
+        Ok(Node {
+            kind: Kind::Not(Box::new(inner), count),
+            start,
+            end,
+        })
     }
 
-    fn postfix(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    /// `.name`, `.*`, `[expr]`, `[*]` after a value: one node for the whole chain.
+    fn postfix(&mut self, base: Node) -> Result<Node, ParseError> {
+        let mut accessors = Vec::new();
         loop {
             match self.peek().tok {
                 Tok::Dot => {
                     self.next();
                     let t = self.next();
-                    node = match t.tok {
-                        Tok::Ident(name) => {
-                            let start = node.start;
-                            Node {
-                                kind: Kind::Property(Box::new(node), name),
-                                start,
-                                end: t.end,
-                            }
-                        }
+                    let accessor = match t.tok {
+                        Tok::Ident(name) => Accessor::Property(name),
                         // Keywords are fine as property names (`steps.null`, `x.true`).
-                        Tok::Null | Tok::Bool(_) => {
-                            let start = node.start;
-                            let name = match t.tok {
-                                Tok::Null => "null".to_string(),
-                                Tok::Bool(b) => b.to_string(),
-                                _ => String::new(),
-                            };
-                            Node {
-                                kind: Kind::Property(Box::new(node), name),
-                                start,
-                                end: t.end,
-                            }
-                        }
-                        Tok::Star => {
-                            let start = node.start;
-                            Node {
-                                kind: Kind::Filter(Box::new(node)),
-                                start,
-                                end: t.end,
-                            }
-                        }
+                        Tok::Null => Accessor::Property("null".into()),
+                        Tok::Bool(b) => Accessor::Property(b.to_string()),
+                        Tok::Star => Accessor::Filter,
                         other => {
                             return Err(err(
                                 format!(
@@ -238,6 +236,7 @@ impl Parser {
                             ))
                         }
                     };
+                    accessors.push((accessor, t.end));
                 }
                 Tok::LBracket => {
                     let open = self.next();
@@ -247,17 +246,10 @@ impl Parser {
                         if close.tok != Tok::RBracket {
                             return Err(err("expected `]` after `[*`", close.start, close.end));
                         }
-                        let start = node.start;
-                        node = Node {
-                            kind: Kind::Filter(Box::new(node)),
-                            start,
-                            end: close.end,
-                        };
+                        accessors.push((Accessor::Filter, close.end));
                         continue;
                     }
-                    self.enter()?;
                     let index = self.or()?;
-                    self.depth -= 1;
                     let close = self.next();
                     if close.tok != Tok::RBracket {
                         return Err(err(
@@ -270,16 +262,20 @@ impl Parser {
                             close.end,
                         ));
                     }
-                    let start = node.start;
-                    node = Node {
-                        kind: Kind::Index(Box::new(node), Box::new(index)),
-                        start,
-                        end: close.end,
-                    };
+                    accessors.push((Accessor::Index(index), close.end));
                 }
-                _ => return Ok(node),
+                _ => break,
             }
         }
+        if accessors.is_empty() {
+            return Ok(base);
+        }
+        let (start, end) = (base.start, accessors.last().map_or(base.end, |a| a.1));
+        Ok(Node {
+            kind: Kind::Access(Box::new(base), accessors),
+            start,
+            end,
+        })
     }
 
     fn primary(&mut self) -> Result<Node, ParseError> {
@@ -295,9 +291,7 @@ impl Parser {
             Tok::Number(n) => Ok(lit(number(n))),
             Tok::Str(s) => Ok(lit(Value::String(s))),
             Tok::LParen => {
-                self.enter()?;
                 let inner = self.or()?;
-                self.depth -= 1;
                 let close = self.next();
                 if close.tok != Tok::RParen {
                     return Err(err(
@@ -334,6 +328,7 @@ impl Parser {
         let Some((func, canonical, min, max)) = Func::lookup(name) else {
             let best = Func::ALL
                 .iter()
+                .filter(|_| name.len() <= 64)
                 .map(|(_, n, _, _)| {
                     (
                         strsim::jaro_winkler(&n.to_lowercase(), &name.to_lowercase()),
@@ -347,7 +342,7 @@ impl Parser {
                 String::new()
             };
             return Err(err(
-                format!("unknown function `{name}`{hint}"),
+                format!("unknown function `{}`{hint}", crate::lexer::excerpt(name)),
                 start,
                 name_end,
             ));
@@ -358,9 +353,7 @@ impl Parser {
             self.next();
         } else {
             loop {
-                self.enter()?;
                 args.push(self.or()?);
-                self.depth -= 1;
                 let t = self.next();
                 match t.tok {
                     Tok::Comma => continue,

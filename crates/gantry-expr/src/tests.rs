@@ -257,6 +257,170 @@ fn hash_files() {
     assert!(parse("hashFiles('x')").unwrap().eval(&c).is_err());
 }
 
+/// Runs `f` on a thread with a small stack (the engine evaluates on tokio's 2 MiB worker
+/// threads): a recursion that grows with the input overflows here and aborts the test.
+fn on_small_stack<T: Send + 'static>(stack: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Issue 10: a 2000-operand `||` validated, then overflowed the stack at run time; 50k
+/// operands overflowed `validate`. Every chain is now one node, however long.
+#[test]
+fn long_chains_parse_and_evaluate_without_overflowing_the_stack() {
+    let n = 50_000;
+    let cases: Vec<(String, Value)> = vec![
+        (vec!["github.ref == 'x'"; n].join(" || "), json!(false)),
+        (
+            format!("{} || 'last'", vec!["env.EMPTY"; n].join(" || ")),
+            json!("last"),
+        ),
+        (vec!["env.NAME"; n].join(" && "), json!("World")),
+        (vec!["1"; n].join(" == "), json!(true)),
+        (vec!["1"; n].join(" <= "), json!(true)),
+        (format!("github{}", ".event".repeat(n)), json!(null)),
+        (format!("matrix.list{}", "[0]".repeat(n)), json!(null)),
+        (format!("{}true", "!".repeat(n + 1)), json!(false)),
+        (format!("steps{}", ".*".repeat(n)), json!([])),
+    ];
+    for (text, want) in cases {
+        let shown = text.clone();
+        let head: String = text.chars().take(30).collect();
+        // A eighth of a tokio worker's stack: chains use none of it.
+        let got = on_small_stack(256 * 1024, move || {
+            let e = parse(&text).unwrap_or_else(|e| panic!("{head}: {e}"));
+            let refs = e.references().len();
+            let copy = e.clone();
+            assert!(copy == e);
+            let v = e.eval(&ctx()).unwrap();
+            let c = condition(&text, &ctx()).unwrap();
+            let t = Template::parse(&format!("${{{{ {text} }}}}")).unwrap();
+            let _ = t.render(&ctx()).unwrap();
+            drop((e, copy, t));
+            (v, refs, c)
+        });
+        assert_eq!(got.0, want, "{}", &shown[..30]);
+        assert_eq!(got.1 > 0, shown.contains('.'), "{}", &shown[..30]);
+        assert_eq!(got.2, truthy(&want));
+    }
+}
+
+/// Real nesting (parentheses, calls, index expressions) is limited, with an error at the
+/// place it goes too deep; the deepest accepted nesting evaluates on a small stack.
+#[test]
+fn nesting_past_the_limit_is_a_located_error() {
+    let max = parser::MAX_DEPTH;
+    for (open, close) in [("(", ")"), ("format('{0}', ", ")"), ("matrix.list[", "]")] {
+        let deep = format!("{}1{}", open.repeat(max), close.repeat(max));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nests deeper than"), "{e}");
+        let opener = open.len() * (max - 1)..open.len() * max;
+        assert!(opener.contains(&e.offset), "{open}: {e:?}");
+        let ok = format!("{}1{}", open.repeat(max - 1), close.repeat(max - 1));
+        // Half a tokio worker's stack, in a debug build.
+        on_small_stack(1024 * 1024, move || {
+            let e = parse(&ok).unwrap();
+            let _ = e.eval(&ctx()).unwrap();
+            let _ = e.references();
+        });
+    }
+}
+
+/// Well-formed expressions built from the grammar: every piece of the language, nested
+/// and chained.
+fn well_formed() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        (-1000i64..1000).prop_map(|n| n.to_string()),
+        Just("1.5e3".to_string()),
+        Just("0xff".to_string()),
+        "[a-zA-Z {}]{0,8}".prop_map(|s| format!("'{s}'")),
+        Just("github.ref".to_string()),
+        Just("github.event.issue.labels.*.name".to_string()),
+        Just("env.NAME".to_string()),
+        Just("matrix.list".to_string()),
+        Just("matrix['os']".to_string()),
+        Just("steps.*.outcome".to_string()),
+        Just("strategy.job-index".to_string()),
+    ];
+    leaf.prop_recursive(6, 64, 4, |inner| {
+        let op = prop_oneof![
+            Just("||"),
+            Just("&&"),
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">=")
+        ];
+        prop_oneof![
+            (proptest::collection::vec(inner.clone(), 2..6), op)
+                .prop_map(|(items, op)| items.join(&format!(" {op} "))),
+            (1usize..4, inner.clone()).prop_map(|(n, a)| format!("{}({a})", "!".repeat(n))),
+            inner.clone().prop_map(|a| format!("({a})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a})[{b}]")),
+            inner.clone().prop_map(|a| format!("({a}).name.*")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("contains({a}, {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("startsWith({a}, {b})")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("format('{{0}}-{{1}}', {a}, {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("join({a}, {b})")),
+            inner.clone().prop_map(|a| format!("toJSON({a})")),
+            inner.clone().prop_map(|a| format!("fromJSON(toJSON({a}))")),
+            Just("success() || failure() && always() || cancelled()".to_string()),
+        ]
+    })
+}
+
+fn cases(default: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(n)
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Generated expressions parse, evaluate without panicking, report references inside
+    /// the text, and parse the same way twice; as a template and a condition too.
+    #[test]
+    fn generated_expressions_parse_and_evaluate(text in well_formed()) {
+        let e = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(&parse(&text).unwrap(), &e);
+        let _ = e.eval(&ctx());
+        for r in e.references() {
+            prop_assert!(r.offset + r.len <= text.len());
+            prop_assert!(text.is_char_boundary(r.offset));
+        }
+        let t = Template::parse(&format!("x ${{{{ {text} }}}} y")).unwrap();
+        let _ = t.render(&ctx());
+        let _ = condition(&text, &ctx());
+    }
+
+    /// Arbitrary bytes (as text) never panic any entry point.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(e) = parse(&text) {
+            let _ = e.eval(&ctx());
+            let _ = e.references();
+        }
+        if let Ok(t) = Template::parse(&text) {
+            let _ = t.render(&ctx());
+        }
+        let _ = condition(&text, &ctx());
+    }
+}
+
 proptest! {
     #[test]
     fn never_panics(text in "\\PC{0,60}") {

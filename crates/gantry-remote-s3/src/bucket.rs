@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use gantry_remote::protocol::ErrorCode;
+use gantry_remote_protocol::ErrorCode;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
 use object_store::signer::Signer;
@@ -270,6 +270,20 @@ impl Bucket {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Self::fail("delete", key)(e)),
         }
+    }
+
+    /// The folder names directly under the folder `dir`.
+    pub(crate) async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, BucketError> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.path(dir)))
+            .await
+            .map_err(Self::fail("list", dir))?;
+        Ok(listed
+            .common_prefixes
+            .into_iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
     }
 
     /// The file names directly under the folder `dir` (not recursive).

@@ -6,9 +6,16 @@
 //!
 //! Without a server the tests skip with a message, except under `CI=true`, where they fail.
 
-use gantry_remote::protocol::{ErrorCode, PackInfo, PushFinalize, PushPrepare, ReleaseInfo};
+use gantry_remote::conformance::{self, Options};
+use gantry_remote::pack::digests;
+use gantry_remote::protocol::{
+    ErrorCode, PackInfo, PushFinalize, PushPrepare, ReleaseInfo, Target,
+};
 use gantry_remote::transfer::{self, TransferContext};
-use gantry_remote::{pull, push, Adapter, AdapterConfig, AdapterSource, PushOptions, RemoteError};
+use gantry_remote::{
+    pull, push, Adapter, AdapterConfig, AdapterSource, AnyFile, Dialect, PullRef, PushOptions,
+    RemoteError,
+};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
@@ -40,6 +47,10 @@ fn unique_prefix(test: &str) -> String {
 }
 
 fn adapter_with(env: &[(&str, &str)]) -> Adapter {
+    adapter_in(env, Dialect::Gantry)
+}
+
+fn adapter_in(env: &[(&str, &str)], dialect: Dialect) -> Adapter {
     let mut cfg = AdapterConfig::new(
         "origin",
         AdapterSource::Command(env!("CARGO_BIN_EXE_gantry-remote-s3").into()),
@@ -48,17 +59,25 @@ fn adapter_with(env: &[(&str, &str)]) -> Adapter {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    cfg.dialect = dialect;
     Adapter::open(cfg).expect("open gantry-remote-s3")
 }
 
 fn adapter(prefix: &str) -> Adapter {
-    adapter_with(&[
-        ("GANTRY_REMOTE_S3_ENDPOINT", ENDPOINT),
-        ("GANTRY_REMOTE_S3_BUCKET", BUCKET),
-        ("GANTRY_REMOTE_S3_PREFIX", prefix),
-        ("GANTRY_REMOTE_S3_ACCESS_KEY_ID", ACCESS_KEY_ID),
-        ("GANTRY_REMOTE_S3_SECRET_ACCESS_KEY", SECRET),
-    ])
+    adapter_dialect(prefix, Dialect::Gantry)
+}
+
+fn adapter_dialect(prefix: &str, dialect: Dialect) -> Adapter {
+    adapter_in(
+        &[
+            ("GANTRY_REMOTE_S3_ENDPOINT", ENDPOINT),
+            ("GANTRY_REMOTE_S3_BUCKET", BUCKET),
+            ("GANTRY_REMOTE_S3_PREFIX", prefix),
+            ("GANTRY_REMOTE_S3_ACCESS_KEY_ID", ACCESS_KEY_ID),
+            ("GANTRY_REMOTE_S3_SECRET_ACCESS_KEY", SECRET),
+        ],
+        dialect,
+    )
 }
 
 /// Direct access to the bucket, to play the party that changes bytes behind gantry's back.
@@ -96,18 +115,18 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn the_s3_adapter_passes_the_conformance_suite() {
+async fn the_s3_adapter_passes_the_conformance_suite_in_both_dialects() {
     if !s3_available("conformance") {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let a = adapter(&unique_prefix("conformance"));
-    let results =
-        gantry_remote::conformance::run(&a, &gantry_remote::conformance::Options::new(dir.path()))
-            .await;
-    let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-    assert!(results.len() >= 9, "{results:#?}");
+    for dialect in [Dialect::Gantry, Dialect::Epack] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = adapter_dialect(&unique_prefix("conformance"), dialect);
+        let results = conformance::run(&a, &Options::new(dir.path())).await;
+        let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+        assert!(failed.is_empty(), "{dialect:?}: {failed:#?}");
+        assert_eq!(results.len(), conformance::CASES.len(), "{results:#?}");
+    }
 }
 
 #[tokio::test]
@@ -121,40 +140,66 @@ async fn a_few_mib_pack_round_trips_through_presigned_urls() {
     let pack = dir.path().join("app.pack");
     let first_bytes = noise(3 * 1024 * 1024 + 17, 7);
     std::fs::write(&pack, &first_bytes).expect("write pack");
-    let first = push(&a, &pack, &PushOptions::default())
+    let first = push(&a, &pack, &AnyFile, &PushOptions::default())
         .await
         .expect("push");
-    assert_eq!(first.canonical_ref, "app@1");
+    assert_eq!(
+        first.release.canonical_ref,
+        Some(format!("s3/app@{}", first.digests.digest))
+    );
     std::fs::write(&pack, b"second").expect("rewrite pack");
-    let second = push(&a, &pack, &PushOptions::default())
+    let second = push(&a, &pack, &AnyFile, &PushOptions::default())
         .await
         .expect("push 2");
-    assert_eq!(second.canonical_ref, "app@2");
+    assert_eq!(second.release.version.as_deref(), Some("2"));
 
-    let target = Default::default();
+    let target = Target::default();
     let out = dir.path().join("out.pack");
-    let pulled = pull(&a, "app@1", &target, &out).await.expect("pull app@1");
+    let get = |r: &str| PullRef::parse(r).expect("ref");
+    let pulled = pull(&a, &get("app@1"), &target, &out, &AnyFile)
+        .await
+        .expect("pull app@1");
     assert_eq!(pulled.size_bytes, first_bytes.len() as u64);
     assert!(std::fs::read(&out).expect("read") == first_bytes);
-    let latest = pull(&a, "app", &target, &out).await.expect("pull latest");
-    assert_eq!(std::fs::read(&out).expect("read"), b"second");
-    pull(&a, &first.pack_digest, &target, &out)
+    let latest = pull(&a, &get("app"), &target, &out, &AnyFile)
         .await
-        .expect("pull by digest");
-    assert!(std::fs::read(&out).expect("read") == first_bytes);
-    assert_eq!(latest.digest, second.pack_digest);
+        .expect("pull latest");
+    assert_eq!(std::fs::read(&out).expect("read"), b"second");
+    assert_eq!(latest.file_digest, second.digests.file_digest);
+    for asked in [
+        PullRef::digest(first.digests.digest.clone()),
+        get(first
+            .release
+            .canonical_ref
+            .as_deref()
+            .expect("canonical ref")),
+        PullRef::release_id("app/1"),
+        PullRef::version("1"),
+    ] {
+        pull(&a, &asked, &target, &out, &AnyFile)
+            .await
+            .unwrap_or_else(|e| panic!("{asked:?}: {e}"));
+        assert!(
+            std::fs::read(&out).expect("read") == first_bytes,
+            "{asked:?}"
+        );
+    }
+    pull(&a, &PullRef::latest(), &target, &out, &AnyFile)
+        .await
+        .expect("pull latest of all");
+    assert_eq!(std::fs::read(&out).expect("read"), b"second");
 
-    let err = pull(&a, "app@9", &target, &out).await.expect_err("missing");
+    let err = pull(&a, &get("app@9"), &target, &out, &AnyFile)
+        .await
+        .expect_err("missing");
     assert_eq!(err.code(), Some(&ErrorCode::NotFound), "{err}");
-    let opts = PushOptions {
-        release: ReleaseInfo {
-            name: Some("app".into()),
-            version: Some("2".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let err = push(&a, &pack, &opts).await.expect_err("conflict");
+    let mut release = ReleaseInfo::default();
+    release.name = Some("app".into());
+    release.version = Some("2".into());
+    let opts = PushOptions::new(Target::default(), release);
+    let err = push(&a, &pack, &AnyFile, &opts)
+        .await
+        .expect_err("conflict");
     assert_eq!(err.code(), Some(&ErrorCode::Conflict), "{err}");
 
     let staging = bucket()
@@ -174,28 +219,30 @@ async fn a_tampered_upload_is_refused_at_finalize() {
     let a = adapter(&prefix);
     let pack = dir.path().join("app.pack");
     std::fs::write(&pack, b"original bytes").expect("write pack");
-    let (digest, size) = transfer::digest_pack(&pack).await.expect("digest");
-    let info = PackInfo {
-        path: pack.display().to_string(),
-        digest,
-        size_bytes: size,
-    };
+    let d = digests(&pack, &AnyFile).expect("digests");
+    let size = d.size_bytes;
+    let info = PackInfo::new(
+        pack.display().to_string(),
+        d.digest,
+        Some(d.file_digest),
+        size,
+    );
     let prepared = a
-        .push_prepare(&PushPrepare {
-            remote: "origin".into(),
-            target: Default::default(),
-            pack: info.clone(),
-            release: Default::default(),
-        })
+        .push_prepare(&PushPrepare::new(
+            "origin".into(),
+            Target::default(),
+            info.clone(),
+            ReleaseInfo::default(),
+        ))
         .await
         .expect("push.prepare");
     assert!(prepared.upload.url.starts_with("http://127.0.0.1:9000/"));
     let cx = TransferContext {
         adapter: "origin",
         command: "push.prepare",
+        file_root: None,
     };
-    let u = &prepared.upload;
-    transfer::upload(cx, &pack, size, &u.method, &u.url, &u.headers)
+    transfer::upload(cx, &pack, size, &prepared.upload)
         .await
         .expect("upload");
     // Same size, other bytes: only the hash can tell.
@@ -206,19 +253,26 @@ async fn a_tampered_upload_is_refused_at_finalize() {
     )
     .await;
     let err = a
-        .push_finalize(&PushFinalize {
-            remote: "origin".into(),
-            target: Default::default(),
-            pack: info,
-            finalize_token: token.clone(),
-        })
+        .push_finalize(&PushFinalize::new(
+            "origin".into(),
+            Target::default(),
+            info,
+            ReleaseInfo::default(),
+            token.clone(),
+        ))
         .await
         .expect_err("finalize must refuse the tampered upload");
     assert_eq!(err.code(), Some(&ErrorCode::InvalidRequest), "{err}");
     assert!(err.to_string().contains("push.prepare announced"), "{err}");
-    let err = pull(&a, "app", &Default::default(), &dir.path().join("out"))
-        .await
-        .expect_err("nothing was released");
+    let err = pull(
+        &a,
+        &PullRef::parse("app").expect("ref"),
+        &Target::default(),
+        &dir.path().join("out"),
+        &AnyFile,
+    )
+    .await
+    .expect_err("nothing was released");
     assert_eq!(err.code(), Some(&ErrorCode::NotFound), "{err}");
 }
 
@@ -232,7 +286,7 @@ async fn a_tampered_release_is_refused_at_pull_and_nothing_is_written() {
     let a = adapter(&prefix);
     let pack = dir.path().join("app.pack");
     std::fs::write(&pack, b"original").expect("write pack");
-    push(&a, &pack, &PushOptions::default())
+    push(&a, &pack, &AnyFile, &PushOptions::default())
         .await
         .expect("push");
     overwrite(
@@ -241,9 +295,15 @@ async fn a_tampered_release_is_refused_at_pull_and_nothing_is_written() {
     )
     .await;
     let out = dir.path().join("out.pack");
-    let err = pull(&a, "app@1", &Default::default(), &out)
-        .await
-        .expect_err("corrupt");
+    let err = pull(
+        &a,
+        &PullRef::parse("app@1").expect("ref"),
+        &Target::default(),
+        &out,
+        &AnyFile,
+    )
+    .await
+    .expect_err("corrupt");
     assert!(matches!(err, RemoteError::Transfer { .. }), "{err}");
     assert!(err.to_string().contains("hash to sha256:"), "{err}");
     assert!(!err.to_string().contains("X-Amz-Signature"), "{err}");

@@ -2,200 +2,34 @@
 //!
 //! Resolution: an absolute `command`, or `gantry-remote-<name>` on PATH when the caller
 //! opted in. Trust: a pin from gantry.lock seals a private copy ([`SealedBinary`]) that is
-//! what runs; `frozen` refuses unpinned adapters. Each call is one process
-//! (the private `process` module), rate limited per adapter, retried only on errors the adapter
-//! marked retryable, and its response checked (type, request id, size, JSON).
+//! what runs; `frozen` refuses unpinned adapters. Each call is one process (the private
+//! `process` module), rate limited per adapter, retried only on errors the adapter marked
+//! retryable, and its response checked (size, JSON, `ok`, type, request id, and an exit
+//! status that must not contradict a success, as epack's executor checks it).
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::config::{AdapterConfig, Dialect};
 use crate::error::RemoteError;
-use crate::lock::AdapterPin;
 use crate::process::{self, describe, Invocation};
 use crate::protocol::{
-    command, result_type, AuthRequest, Capabilities, Envelope, ErrorReply, LoggedIn, PullFinalize,
-    PullFinalized, PullPrepare, PullPrepared, PushFinalize, PushFinalized, PushPrepare,
-    PushPrepared, RunsSync, RunsSynced, WhoAmI, CAPABILITIES, PROTOCOL_VERSION,
+    command, AuthRequest, Capabilities, Envelope, LoggedIn, PullFinalize, PullFinalized,
+    PullPrepare, PullPrepared, PushFinalize, PushFinalized, PushPrepare, PushPrepared, RunsSync,
+    RunsSynced, WhoAmI, CAPABILITIES, KIND, PROTOCOL_VERSION,
 };
+use crate::response::{self, Answer};
 use crate::seal::SealedBinary;
-
-/// Default deadline of one adapter command.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default cap on one response.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-/// Variables every adapter gets from gantry's environment (nothing else unless configured).
-pub const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
-/// The prefix of PATH-discoverable adapters.
-pub const BINARY_PREFIX: &str = "gantry-remote-";
-
-/// Where the adapter binary comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdapterSource {
-    /// An absolute path (relative paths are refused: no PATH injection).
-    Command(PathBuf),
-    /// `gantry-remote-<name>` found on PATH; needs `allow_path_lookup`.
-    Lookup(String),
-}
-
-/// Retries of errors the adapter marked retryable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Total attempts, the first included.
-    pub attempts: u32,
-    /// Delay before the second attempt; doubled each time.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
-        }
-    }
-}
-
-/// Everything needed to run one remote's adapter.
-#[derive(Debug, Clone)]
-pub struct AdapterConfig {
-    /// The remote's name (messages, lock key, `remote` in requests).
-    pub name: String,
-    pub source: AdapterSource,
-    /// Explicit environment for the adapter (credentials, roots).
-    pub env: Vec<(String, String)>,
-    /// Per-command deadline.
-    pub timeout: Duration,
-    /// Allow [`AdapterSource::Lookup`].
-    pub allow_path_lookup: bool,
-    /// Refuse adapters without a pin.
-    pub frozen: bool,
-    /// The pin from gantry.lock, if any.
-    pub pin: Option<AdapterPin>,
-    pub retry: RetryPolicy,
-    /// Calls per second, and burst.
-    pub rate_per_second: u32,
-    pub rate_burst: u32,
-    pub max_response_bytes: usize,
-    /// Where sealed copies go (default: the system temp dir).
-    pub seal_dir: Option<PathBuf>,
-}
-
-impl AdapterConfig {
-    /// A config with the defaults (5 min timeout, 3 attempts, 10/s burst 5, 1 MiB).
-    pub fn new(name: impl Into<String>, source: AdapterSource) -> Self {
-        AdapterConfig {
-            name: name.into(),
-            source,
-            env: Vec::new(),
-            timeout: DEFAULT_TIMEOUT,
-            allow_path_lookup: false,
-            frozen: false,
-            pin: None,
-            retry: RetryPolicy::default(),
-            rate_per_second: 10,
-            rate_burst: 5,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            seal_dir: None,
-        }
-    }
-
-    /// The absolute path of the adapter binary this config names.
-    pub fn resolve(&self) -> Result<PathBuf, RemoteError> {
-        let fail = |reason: String| RemoteError::Resolve {
-            adapter: self.name.clone(),
-            reason,
-        };
-        match &self.source {
-            AdapterSource::Command(path) => {
-                if !path.is_absolute() {
-                    return Err(fail(format!(
-                        "command `{}` is not an absolute path; give the full path of the adapter binary",
-                        path.display()
-                    )));
-                }
-                if !path.is_file() {
-                    return Err(fail(format!(
-                        "{} does not exist or is not a file",
-                        path.display()
-                    )));
-                }
-                Ok(path.clone())
-            }
-            AdapterSource::Lookup(kind) => {
-                if !self.allow_path_lookup {
-                    return Err(fail(format!(
-                        "finding `{BINARY_PREFIX}{kind}` on PATH needs `path-lookup = true`; \
-                         or set `command` to its absolute path"
-                    )));
-                }
-                if kind.is_empty() || kind.contains('/') {
-                    return Err(fail(format!("`{kind}` is not an adapter name")));
-                }
-                let file = format!("{BINARY_PREFIX}{kind}");
-                std::env::var_os("PATH")
-                    .iter()
-                    .flat_map(std::env::split_paths)
-                    .filter(|dir| dir.is_absolute())
-                    .map(|dir| dir.join(&file))
-                    .find(|p| is_executable(p))
-                    .ok_or_else(|| fail(format!("no executable `{file}` on PATH")))
-            }
-        }
-    }
-
-    /// The adapter kind (`fs` for `gantry-remote-fs`), which names its credential
-    /// variables `GANTRY_REMOTE_<KIND>_*`.
-    pub fn kind(&self) -> String {
-        match &self.source {
-            AdapterSource::Lookup(kind) => kind.clone(),
-            AdapterSource::Command(path) => {
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                stem.strip_prefix(BINARY_PREFIX)
-                    .or_else(|| stem.strip_prefix("gantry_remote_"))
-                    .map(str::to_string)
-                    .unwrap_or_else(|| self.name.clone())
-            }
-        }
-    }
-
-    /// The environment the adapter gets: [`BASE_ENV`], gantry's `GANTRY_REMOTE_<KIND>_*`
-    /// variables, then the configured `env` (which wins).
-    pub fn environment(&self) -> Vec<(String, String)> {
-        let prefix = format!(
-            "GANTRY_REMOTE_{}_",
-            self.kind().to_ascii_uppercase().replace(['-', '.'], "_")
-        );
-        let mut env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| BASE_ENV.contains(&k.as_str()) || k.starts_with(&prefix))
-            .collect();
-        for (k, v) in &self.env {
-            env.retain(|(old, _)| old != k);
-            env.push((k.clone(), v.clone()));
-        }
-        env
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
 
 /// A remote adapter ready to be called.
 pub struct Adapter {
     config: AdapterConfig,
-    original: PathBuf,
+    original: std::path::PathBuf,
     sealed: Option<SealedBinary>,
     env: Vec<(String, String)>,
     limiter: DefaultDirectRateLimiter,
@@ -207,6 +41,7 @@ impl std::fmt::Debug for Adapter {
             .field("name", &self.config.name)
             .field("original", &self.original)
             .field("sealed", &self.sealed)
+            .field("dialect", &self.config.dialect)
             .finish_non_exhaustive()
     }
 }
@@ -233,6 +68,40 @@ pub fn new_request_id() -> String {
         nanos,
         NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Checks the protocol version capabilities declare, as `dialect` reads them: epack reads
+/// only `deploy_protocol_version` (a missing one is 0) and accepts 1 or more; gantry reads
+/// either spelling.
+pub fn check_version(dialect: Dialect, caps: &Capabilities) -> Result<u32, String> {
+    let version = match dialect {
+        Dialect::Epack => caps.deploy_protocol_version.unwrap_or(0),
+        Dialect::Gantry => {
+            if let (Some(a), Some(b)) = (caps.deploy_protocol_version, caps.protocol_version) {
+                if a != b {
+                    return Err(format!(
+                        "the capabilities declare deploy_protocol_version {a} but protocol_version {b}"
+                    ));
+                }
+            }
+            caps.declared_version().ok_or_else(|| {
+                "the capabilities carry neither `deploy_protocol_version` (epack's spelling) nor \
+                 `protocol_version`; declare `\"deploy_protocol_version\": 1`"
+                    .to_string()
+            })?
+        }
+    };
+    if version < PROTOCOL_VERSION {
+        let why = if dialect == Dialect::Epack && caps.deploy_protocol_version.is_none() {
+            " (no `deploy_protocol_version`: epack reads 0 and refuses the adapter)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "the adapter declares remote protocol v{version}{why}; v{PROTOCOL_VERSION} or later is needed"
+        ));
+    }
+    Ok(version)
 }
 
 impl Adapter {
@@ -295,6 +164,11 @@ impl Adapter {
         &self.config
     }
 
+    /// Whose conventions the calls follow.
+    pub fn dialect(&self) -> Dialect {
+        self.config.dialect
+    }
+
     /// The configured binary.
     pub fn original_path(&self) -> &Path {
         &self.original
@@ -318,7 +192,7 @@ impl Adapter {
         &self.env
     }
 
-    /// `ADAPTER --capabilities`, checked for protocol v1.
+    /// `ADAPTER --capabilities`, checked for protocol v1 as the dialect reads it.
     pub async fn capabilities(&self) -> Result<Capabilities, RemoteError> {
         self.limiter.until_ready().await;
         let finished = process::run(&Invocation {
@@ -328,61 +202,81 @@ impl Adapter {
             args: &[CAPABILITIES],
             env: &self.env,
             stdin: None,
+            trailing_newline: false,
             timeout: self.config.timeout,
             max_bytes: self.config.max_response_bytes,
         })
         .await?;
-        let value = self.parse_json(CAPABILITIES, &finished)?;
+        let value = response::parse_object(&finished.stdout)
+            .map_err(|r| self.protocol(CAPABILITIES, format!("{r}{}", after(&finished))))?;
+        if !finished.status.success() {
+            return Err(self.protocol(
+                CAPABILITIES,
+                format!(
+                    "the adapter {}{}",
+                    describe(finished.status),
+                    stderr(&finished)
+                ),
+            ));
+        }
         let caps: Capabilities = serde_json::from_value(value).map_err(|e| {
             self.protocol(
                 CAPABILITIES,
                 format!("capabilities do not match the protocol: {e}"),
             )
         })?;
-        if caps.protocol_version != PROTOCOL_VERSION {
-            return Err(self.protocol(
-                CAPABILITIES,
-                format!(
-                    "the adapter speaks remote protocol v{}, this gantry speaks v{PROTOCOL_VERSION}",
-                    caps.protocol_version
-                ),
-            ));
+        check_version(self.config.dialect, &caps).map_err(|r| self.protocol(CAPABILITIES, r))?;
+        if let Some(kind) = caps.kind.as_deref().filter(|k| *k != KIND) {
+            tracing::warn!(
+                "remote adapter `{}` declares kind `{kind}`, not `{KIND}`",
+                self.config.name
+            );
         }
         Ok(caps)
     }
 
+    /// `push.prepare`.
     pub async fn push_prepare(&self, req: &PushPrepare) -> Result<PushPrepared, RemoteError> {
         self.call(command::PUSH_PREPARE, req).await
     }
 
+    /// `push.finalize`.
     pub async fn push_finalize(&self, req: &PushFinalize) -> Result<PushFinalized, RemoteError> {
         self.call(command::PUSH_FINALIZE, req).await
     }
 
+    /// `pull.prepare`.
     pub async fn pull_prepare(&self, req: &PullPrepare) -> Result<PullPrepared, RemoteError> {
         self.call(command::PULL_PREPARE, req).await
     }
 
+    /// `pull.finalize`.
     pub async fn pull_finalize(&self, req: &PullFinalize) -> Result<PullFinalized, RemoteError> {
         self.call(command::PULL_FINALIZE, req).await
     }
 
+    /// `runs.sync`.
     pub async fn runs_sync(&self, req: &RunsSync) -> Result<RunsSynced, RemoteError> {
         self.call(command::RUNS_SYNC, req).await
     }
 
+    /// `auth.login` (gantry names the remote; epack sends the envelope only).
     pub async fn auth_login(&self) -> Result<LoggedIn, RemoteError> {
-        let req = AuthRequest {
-            remote: self.config.name.clone(),
-        };
-        self.call(command::AUTH_LOGIN, &req).await
+        self.call(command::AUTH_LOGIN, &self.auth_request()).await
     }
 
+    /// `auth.whoami`.
     pub async fn auth_whoami(&self) -> Result<WhoAmI, RemoteError> {
-        let req = AuthRequest {
-            remote: self.config.name.clone(),
-        };
-        self.call(command::AUTH_WHOAMI, &req).await
+        self.call(command::AUTH_WHOAMI, &self.auth_request()).await
+    }
+
+    fn auth_request(&self) -> AuthRequest {
+        AuthRequest::new(
+            self.config
+                .dialect
+                .sends_gantry_fields()
+                .then(|| self.config.name.clone()),
+        )
     }
 
     /// Sends `command` with `body` and decodes the checked response, retrying errors the
@@ -402,10 +296,7 @@ impl Adapter {
         .map_err(|e| self.protocol(command, format!("encoding the request: {e}")))?;
         let mut attempt = 1;
         loop {
-            let result = self
-                .exchange(command, &request)
-                .await
-                .and_then(|value| self.check(command, &request_id, value));
+            let result = self.exchange_checked(command, &request_id, &request).await;
             match result {
                 Err(e) if e.is_retryable() && attempt < self.config.retry.attempts => {
                     let delay = self
@@ -427,6 +318,37 @@ impl Adapter {
         }
     }
 
+    async fn exchange_checked<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        request_id: &str,
+        request: &[u8],
+    ) -> Result<T, RemoteError> {
+        let finished = self.run(command, request).await?;
+        let answer = response::decode::<T>(command, request_id, &finished.stdout)
+            .map_err(|r| self.protocol(command, format!("{r}{}", after(&finished))))?;
+        match answer {
+            Answer::Error(error) => Err(RemoteError::Adapter {
+                adapter: self.config.name.clone(),
+                command: command.to_string(),
+                code: error.code,
+                message: error.message,
+                retryable: error.retryable,
+                action: error.action.map(Box::new),
+            }),
+            // epack's executor fails a command whose process failed, whatever it printed.
+            Answer::Result(_) if !finished.status.success() => Err(self.protocol(
+                command,
+                format!(
+                    "the adapter answered `ok: true` but {}{}",
+                    describe(finished.status),
+                    stderr(&finished)
+                ),
+            )),
+            Answer::Result(value) => Ok(value),
+        }
+    }
+
     /// Sends raw request bytes as `command` and returns the response object unchecked
     /// except for size, timeout and JSON (the conformance suite uses it to send bad
     /// requests).
@@ -435,123 +357,28 @@ impl Adapter {
         command: &str,
         request: &[u8],
     ) -> Result<serde_json::Value, RemoteError> {
+        let finished = self.run(command, request).await?;
+        response::parse_object(&finished.stdout)
+            .map_err(|r| self.protocol(command, format!("{r}{}", after(&finished))))
+    }
+
+    async fn run(&self, command: &str, request: &[u8]) -> Result<process::Finished, RemoteError> {
         self.limiter.until_ready().await;
-        let finished = process::run(&Invocation {
+        process::run(&Invocation {
             adapter: &self.config.name,
             command,
             program: self.exec_path(),
             args: &[command],
             env: &self.env,
             stdin: Some(request),
+            trailing_newline: self.config.dialect == Dialect::Gantry,
             timeout: self.config.timeout,
             max_bytes: self.config.max_response_bytes,
         })
-        .await?;
-        self.parse_json(command, &finished)
+        .await
     }
 
-    /// Checks a response to request `request_id` of `command` and decodes its body: an
-    /// error object becomes [`RemoteError::Adapter`], a wrong `type` or `request_id` a
-    /// protocol error.
-    pub fn check<T: DeserializeOwned>(
-        &self,
-        command: &str,
-        request_id: &str,
-        value: serde_json::Value,
-    ) -> Result<T, RemoteError> {
-        let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
-        let echoed = value
-            .get("request_id")
-            .and_then(|t| t.as_str())
-            .unwrap_or("");
-        if kind == "error" {
-            let reply: ErrorReply = serde_json::from_value(value.clone())
-                .map_err(|e| self.protocol(command, format!("malformed error response: {e}")))?;
-            if echoed != request_id {
-                return Err(self.protocol(
-                    command,
-                    format!(
-                        "error response carries request_id `{echoed}`, expected `{request_id}` (the error was: {})",
-                        reply.error.message
-                    ),
-                ));
-            }
-            return Err(RemoteError::Adapter {
-                adapter: self.config.name.clone(),
-                command: command.to_string(),
-                code: reply.error.code,
-                message: reply.error.message,
-                retryable: reply.error.retryable,
-                action: reply.error.action.map(Box::new),
-            });
-        }
-        let expected = result_type(command);
-        if kind != expected {
-            return Err(self.protocol(
-                command,
-                format!("response type is `{kind}`, expected `{expected}`"),
-            ));
-        }
-        if echoed != request_id {
-            return Err(self.protocol(
-                command,
-                format!("response carries request_id `{echoed}`, expected `{request_id}`"),
-            ));
-        }
-        if value.get("ok").and_then(|v| v.as_bool()) != Some(true) {
-            return Err(self.protocol(command, "a result response must carry `ok: true`".into()));
-        }
-        serde_json::from_value(value).map_err(|e| {
-            self.protocol(
-                command,
-                format!("response does not match the protocol: {e}"),
-            )
-        })
-    }
-
-    fn parse_json(
-        &self,
-        command: &str,
-        finished: &process::Finished,
-    ) -> Result<serde_json::Value, RemoteError> {
-        let stderr = if finished.stderr_tail.is_empty() {
-            String::new()
-        } else {
-            format!("; stderr: {}", finished.stderr_tail)
-        };
-        let text = String::from_utf8_lossy(&finished.stdout);
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(self.protocol(
-                command,
-                format!(
-                    "no response on stdout (the adapter {}){stderr}",
-                    describe(finished.status)
-                ),
-            ));
-        }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            let what = if e.is_eof() {
-                "the response is incomplete JSON (truncated output?)"
-            } else {
-                "the response is not a JSON object"
-            };
-            let shown: String = text.chars().take(120).collect();
-            self.protocol(
-                command,
-                format!(
-                    "{what}: {e}; output began with `{shown}` (the adapter {}){stderr}",
-                    describe(finished.status)
-                ),
-            )
-        })?;
-        if !value.is_object() {
-            return Err(self.protocol(command, "the response is not a JSON object".into()));
-        }
-        Ok(value)
-    }
-
-    fn protocol(&self, command: &str, reason: String) -> RemoteError {
+    pub(crate) fn protocol(&self, command: &str, reason: String) -> RemoteError {
         RemoteError::Protocol {
             adapter: self.config.name.clone(),
             command: command.to_string(),
@@ -560,10 +387,29 @@ impl Adapter {
     }
 }
 
+/// ` (the adapter exited with code 3); stderr: ...`, for messages about bad output.
+fn after(finished: &process::Finished) -> String {
+    format!(
+        " (the adapter {}){}",
+        describe(finished.status),
+        stderr(finished)
+    )
+}
+
+fn stderr(finished: &process::Finished) -> String {
+    if finished.stderr_tail.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {}", finished.stderr_tail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AdapterSource;
     use governor::clock::FakeRelativeClock;
+    use std::time::Duration;
 
     /// Admits calls on a fake clock until one would wait; returns how many got through and
     /// how long the next has to wait.
@@ -603,5 +449,30 @@ mod tests {
         config.rate_per_second = 0;
         config.rate_burst = 0;
         assert_eq!(admitted(&config, &clock), (1, Duration::from_secs(1)));
+    }
+
+    fn caps(json: &str) -> Capabilities {
+        serde_json::from_str(json).expect("capabilities")
+    }
+
+    #[test]
+    fn both_version_spellings_are_read_and_epack_reads_only_its_own() {
+        let epack = caps(r#"{"name":"x","kind":"remote_adapter","deploy_protocol_version":1}"#);
+        let gantry_only = caps(r#"{"name":"x","protocol_version":1}"#);
+        assert_eq!(check_version(Dialect::Gantry, &epack), Ok(1));
+        assert_eq!(check_version(Dialect::Epack, &epack), Ok(1));
+        assert_eq!(check_version(Dialect::Gantry, &gantry_only), Ok(1));
+        let err = check_version(Dialect::Epack, &gantry_only).expect_err("epack reads 0");
+        assert!(err.contains("epack reads 0"), "{err}");
+        let err = check_version(Dialect::Gantry, &caps(r#"{"name":"x"}"#)).expect_err("none");
+        assert!(err.contains("deploy_protocol_version"), "{err}");
+        let newer = caps(r#"{"name":"x","deploy_protocol_version":2}"#);
+        assert_eq!(
+            check_version(Dialect::Epack, &newer),
+            Ok(2),
+            "epack accepts >= 1"
+        );
+        let torn = caps(r#"{"name":"x","deploy_protocol_version":1,"protocol_version":2}"#);
+        assert!(check_version(Dialect::Gantry, &torn).is_err());
     }
 }

@@ -18,23 +18,34 @@ const TAIL_LINES: usize = 5;
 
 /// What to run.
 pub(crate) struct Invocation<'a> {
-    pub adapter: &'a str,
-    pub command: &'a str,
-    pub program: &'a Path,
-    pub args: &'a [&'a str],
-    pub env: &'a [(String, String)],
+    /// The remote's name, for messages.
+    pub(crate) adapter: &'a str,
+    /// The command, for messages.
+    pub(crate) command: &'a str,
+    /// What runs.
+    pub(crate) program: &'a Path,
+    /// Its arguments.
+    pub(crate) args: &'a [&'a str],
+    /// Its whole environment.
+    pub(crate) env: &'a [(String, String)],
     /// The request; `None` gives the adapter an empty stdin (`--capabilities`).
-    pub stdin: Option<&'a [u8]>,
-    pub timeout: Duration,
-    pub max_bytes: usize,
+    pub(crate) stdin: Option<&'a [u8]>,
+    /// Write a newline after the request (gantry does, epack does not).
+    pub(crate) trailing_newline: bool,
+    /// The deadline.
+    pub(crate) timeout: Duration,
+    /// The largest response accepted.
+    pub(crate) max_bytes: usize,
 }
 
 /// What came back.
 pub(crate) struct Finished {
-    pub stdout: Vec<u8>,
-    pub status: std::process::ExitStatus,
+    /// Everything printed on stdout.
+    pub(crate) stdout: Vec<u8>,
+    /// How the process ended.
+    pub(crate) status: std::process::ExitStatus,
     /// The last lines of stderr, for messages.
-    pub stderr_tail: String,
+    pub(crate) stderr_tail: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -138,7 +149,9 @@ async fn exchange(
         // An adapter may answer without reading its stdin (an unknown command): a broken
         // pipe here is not an error, the response decides.
         let _ = stdin.write_all(request).await;
-        let _ = stdin.write_all(b"\n").await;
+        if inv.trailing_newline {
+            let _ = stdin.write_all(b"\n").await;
+        }
         drop(stdin);
     }
     let Some(stdout) = child.stdout.take() else {

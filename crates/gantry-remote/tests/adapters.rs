@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use gantry_remote::lock::{digest_file, AdapterPin};
 use gantry_remote::protocol::ErrorCode;
-use gantry_remote::{Adapter, AdapterConfig, AdapterSource, RemoteError, RetryPolicy};
+use gantry_remote::{Adapter, AdapterConfig, AdapterSource, Dialect, RemoteError, RetryPolicy};
 
 /// Reads the request line and sets `$id` to its request_id.
 const PRELUDE: &str = "#!/bin/sh\nread -r line\nid=$(printf '%s' \"$line\" | sed -n 's/.*\"request_id\":\"\\([^\"]*\\)\".*/\\1/p')\n";
@@ -311,7 +311,157 @@ async fn the_adapter_gets_an_allowlisted_environment() {
     let env = std::fs::read_to_string(&dump).expect("env dump");
     assert!(env.contains("GANTRY_REMOTE_ENVY_TOKEN=s3cret"), "{env}");
     assert!(env.contains("PATH="), "{env}");
+    // What epack's executor sets for every adapter.
+    assert!(env.contains("EPACK_REMOTE_PROTOCOL_VERSION=1"), "{env}");
     // cargo sets these for the test process; the adapter must not inherit them.
     assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
     assert!(!env.contains("CARGO_PKG_NAME"), "{env}");
+}
+
+fn raw_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[tokio::test]
+async fn epacks_capability_spelling_is_accepted_and_epack_reads_only_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let epack = raw_script(
+        dir.path(),
+        "epack-remote-x",
+        "echo '{\"name\":\"x\",\"kind\":\"remote_adapter\",\"deploy_protocol_version\":1,\"features\":{\"pull\":true}}'\n",
+    );
+    let caps = open(&epack)
+        .capabilities()
+        .await
+        .expect("epack capabilities");
+    assert!(caps.features.pull);
+    // gantry's first spelling only: gantry reads it, epack reads version 0 and refuses.
+    let gantry_only = capabilities_script(dir.path(), "old", "old");
+    assert!(open(&gantry_only).capabilities().await.is_ok());
+    let mut cfg = config(&gantry_only);
+    cfg.dialect = Dialect::Epack;
+    let err = Adapter::open(cfg)
+        .expect("open")
+        .capabilities()
+        .await
+        .expect_err("epack refuses");
+    assert!(err.to_string().contains("epack reads 0"), "{err}");
+    let none = raw_script(dir.path(), "none", "echo '{\"name\":\"n\"}'\n");
+    let err = open(&none).capabilities().await.expect_err("no version");
+    assert!(err.to_string().contains("deploy_protocol_version"), "{err}");
+}
+
+#[tokio::test]
+async fn the_response_cap_is_epacks_10_mib() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A whoami answer padded to 2 MiB: over gantry's old 1 MiB cap, under epack's 10 MiB.
+    let big = script(
+        dir.path(),
+        "big",
+        "printf '{\"ok\":true,\"type\":\"auth.whoami.result\",\"request_id\":\"%s\",\"identity\":{\"authenticated\":true},\"pad\":\"' \"$id\"\nhead -c 2097152 /dev/zero | tr '\\0' 'x'\nprintf '\"}\\n'\n",
+    );
+    let who = open(&big).auth_whoami().await.expect("2 MiB is accepted");
+    assert!(who.identity.authenticated);
+    let flood = script(
+        dir.path(),
+        "flood",
+        "head -c 11000000 /dev/zero | tr '\\0' ' '\n",
+    );
+    let msg = open(&flood)
+        .auth_whoami()
+        .await
+        .expect_err("11 MB is refused")
+        .to_string();
+    assert!(msg.contains("10485760 byte limit"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_success_answer_with_a_failing_exit_status_is_refused() {
+    // epack's executor fails the command whatever stdout says when the process failed.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = script(dir.path(), "liar", &format!("{WHOAMI_OK}exit 4\n"));
+    let msg = open(&path)
+        .auth_whoami()
+        .await
+        .expect_err("exit 4")
+        .to_string();
+    assert!(
+        msg.contains("answered `ok: true` but exited with code 4"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn answers_shaped_by_epacks_go_sdk_are_accepted() {
+    // componentsdk writes the request's type (no `.result`), and `action` as a string.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sdk = script(
+        dir.path(),
+        "sdk",
+        "printf '{\"ok\":true,\"type\":\"auth.whoami\",\"request_id\":\"%s\",\"identity\":{\"authenticated\":true,\"subject\":\"sdk\"}}\\n' \"$id\"\n",
+    );
+    let who = open(&sdk).auth_whoami().await.expect("sdk type");
+    assert_eq!(who.identity.subject.as_deref(), Some("sdk"));
+    let failing = script(
+        dir.path(),
+        "sdk-error",
+        "printf '{\"ok\":false,\"type\":\"error\",\"request_id\":\"%s\",\"error\":{\"code\":\"forbidden\",\"message\":\"no\",\"action\":\"ask an admin\"}}\\n' \"$id\"\n",
+    );
+    let err = open(&failing).auth_whoami().await.expect_err("forbidden");
+    assert_eq!(err.code(), Some(&ErrorCode::Forbidden));
+    assert!(err.to_string().contains("(ask an admin)"), "{err}");
+}
+
+#[tokio::test]
+async fn the_epack_dialect_writes_requests_as_epack_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seen = dir.path().join("stdin");
+    let env = dir.path().join("env");
+    let path = raw_script(
+        dir.path(),
+        "gantry-remote-recorder",
+        &format!(
+            "cat > {seen}\nenv > {env}\nid=$(sed -n 's/.*\"request_id\":\"\\([^\"]*\\)\".*/\\1/p' {seen})\n{WHOAMI_OK}",
+            seen = seen.display(),
+            env = env.display()
+        ),
+    );
+    // gantry: a trailing newline and its `remote`; the adapter kind's variables.
+    std::env::set_var("GANTRY_REMOTE_RECORDER_TOKEN", "t");
+    open(&path).auth_whoami().await.expect("gantry whoami");
+    let request = std::fs::read(&seen).expect("request");
+    assert_eq!(request.last(), Some(&b'\n'));
+    assert!(String::from_utf8_lossy(&request).contains("\"remote\":\"test\""));
+    assert!(std::fs::read_to_string(&env)
+        .expect("env")
+        .contains("GANTRY_REMOTE_RECORDER_TOKEN=t"));
+
+    let mut cfg = config(&path);
+    cfg.dialect = Dialect::Epack;
+    Adapter::open(cfg)
+        .expect("open")
+        .auth_whoami()
+        .await
+        .expect("epack whoami");
+    let request = std::fs::read(&seen).expect("request");
+    assert_eq!(request.last(), Some(&b'}'), "no trailing newline");
+    let value: serde_json::Value = serde_json::from_slice(&request).expect("json");
+    assert_eq!(
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec![
+            "type".into(),
+            "protocol_version".into(),
+            "request_id".into()
+        ]),
+        "epack's auth.whoami request is the envelope only"
+    );
+    let env = std::fs::read_to_string(&env).expect("env");
+    assert!(env.contains("EPACK_REMOTE_PROTOCOL_VERSION=1"), "{env}");
+    assert!(!env.contains("GANTRY_REMOTE_RECORDER_TOKEN"), "{env}");
 }

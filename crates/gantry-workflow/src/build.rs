@@ -1,7 +1,8 @@
 //! From the checked model to the [`Plan`](crate::plan::Plan): matrix instances, defaults
 //! merged, jobs ordered after what they need.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use indexmap::IndexMap;
 
@@ -11,7 +12,7 @@ use crate::model::{Container, Job, Workflow};
 use crate::plan::{
     ContainerDef, Plan, PlannedJob, PlannedStep, Retry, RunDefaults, StepBody, Strategy,
 };
-use crate::source::SourceFile;
+use crate::source::{excerpt, SourceFile};
 use crate::yaml::Scalar;
 
 fn pairs(v: &[(Scalar, Scalar)]) -> IndexMap<String, String> {
@@ -35,7 +36,9 @@ fn container(c: &Container) -> ContainerDef {
     }
 }
 
-/// Jobs in an order where each comes after its needs (file order among equals).
+/// Jobs in an order where each comes after its needs, file order among the ready ones
+/// (Kahn's algorithm with the ready jobs in a heap: linear in jobs and needs). Jobs in a
+/// cycle (already reported) follow in file order.
 fn order(wf: &Workflow) -> Vec<usize> {
     let index: HashMap<&str, usize> = wf
         .jobs
@@ -43,30 +46,34 @@ fn order(wf: &Workflow) -> Vec<usize> {
         .enumerate()
         .map(|(i, j)| (j.id.text.as_str(), i))
         .collect();
-    let mut done = vec![false; wf.jobs.len()];
-    let mut out = Vec::new();
-    while out.len() < wf.jobs.len() {
-        let before = out.len();
-        for (i, job) in wf.jobs.iter().enumerate() {
-            if done[i] {
-                continue;
+    let n = wf.jobs.len();
+    let mut waiting = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, job) in wf.jobs.iter().enumerate() {
+        for need in &job.needs {
+            if let Some(&d) = index.get(need.text.as_str()) {
+                if d != i {
+                    waiting[i] += 1;
+                    dependents[d].push(i);
+                }
             }
-            let ready = job.needs.iter().all(|n| {
-                index
-                    .get(n.text.as_str())
-                    .is_none_or(|&d| done[d] || d == i)
-            });
-            if ready {
-                done[i] = true;
-                out.push(i);
-            }
-        }
-        if out.len() == before {
-            // A cycle (already reported); keep the rest in file order.
-            out.extend((0..wf.jobs.len()).filter(|i| !done[*i]));
-            break;
         }
     }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| waiting[i] == 0).map(Reverse).collect();
+    let mut done = vec![false; n];
+    let mut out = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        done[i] = true;
+        out.push(i);
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    out.extend((0..n).filter(|&i| !done[i]));
     out
 }
 
@@ -78,9 +85,14 @@ pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
             Some(m) => match matrix::expand(m) {
                 Ok(c) => c,
                 Err(e) => {
+                    let help = if e.contains("no combinations") {
+                        "remove some `exclude` entries, or add values to the matrix"
+                    } else {
+                        "remove values from the matrix, or add `exclude` entries"
+                    };
                     diags.push(
-                        Diagnostic::error(m.span, format!("job `{}`: {e}", job.id.text))
-                            .with_help("reduce the matrix or its `exclude` entries"),
+                        Diagnostic::error(m.span, format!("job `{}`: {e}", excerpt(&job.id.text)))
+                            .with_help(help),
                     );
                     continue;
                 }
@@ -93,14 +105,14 @@ pub(crate) fn build(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
         }
     }
     let name = wf.name.as_ref().map(|n| n.text.clone()).unwrap_or_else(|| {
-        std::path::Path::new(&src.name)
+        std::path::Path::new(src.name())
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| src.name.clone())
+            .unwrap_or_else(|| src.name().to_string())
     });
     Plan {
         name,
-        source_path: src.name.clone(),
+        source_path: src.name().to_string(),
         env: pairs(&wf.env),
         jobs,
     }

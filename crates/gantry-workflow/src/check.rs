@@ -9,7 +9,7 @@ use gantry_expr::Template;
 use crate::diagnostic::Diagnostic;
 use crate::model::{Job, Workflow};
 use crate::read::suggest;
-use crate::source::SourceFile;
+use crate::source::{excerpt, SourceFile};
 use crate::yaml::Scalar;
 
 const ALL_CONTEXTS: &[&str] = &[
@@ -21,6 +21,9 @@ const ALL_CONTEXTS: &[&str] = &[
 #[derive(Clone, Copy)]
 enum Field {
     WorkflowEnv,
+    /// `run-name` and workflow-level `concurrency`.
+    WorkflowRun,
+    JobConcurrency,
     JobIf,
     JobRunsOn,
     JobEnv,
@@ -37,6 +40,8 @@ impl Field {
     fn contexts(self) -> &'static [&'static str] {
         match self {
             Field::WorkflowEnv => &["github", "secrets", "inputs", "vars"],
+            Field::WorkflowRun => &["github", "inputs", "vars"],
+            Field::JobConcurrency => &["github", "needs", "strategy", "matrix", "inputs", "vars"],
             Field::JobIf => &["github", "needs", "vars", "inputs"],
             Field::JobRunsOn | Field::JobName | Field::JobScalar => {
                 &["github", "needs", "strategy", "matrix", "vars", "inputs"]
@@ -69,6 +74,9 @@ impl Field {
 /// What the checks of one job need to know.
 struct JobScope<'a> {
     job: &'a Job,
+    /// Step ids in order, and the position of each (the first, when repeated).
+    step_ids: Vec<&'a str>,
+    step_positions: HashMap<&'a str, usize>,
     /// Step ids visible at the current point (`None` = every step of the job).
     visible_steps: Option<usize>,
     matrix_keys: Option<HashSet<String>>,
@@ -82,33 +90,38 @@ fn valid_id(s: &str) -> bool {
 
 pub(crate) fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>) {
     let ids: Vec<&str> = wf.jobs.iter().map(|j| j.id.text.as_str()).collect();
+    let id_set: HashSet<&str> = ids.iter().copied().collect();
     for job in &wf.jobs {
         if !valid_id(&job.id.text) {
             diags.push(
-                Diagnostic::error(job.id.span, format!("`{}` is not a valid job id", job.id.text))
+                Diagnostic::error(job.id.span, format!("`{}` is not a valid job id", excerpt(&job.id.text)))
                     .with_help("job ids start with a letter or `_` and contain only letters, digits, `-` and `_`"),
             );
         }
         for need in &job.needs {
-            if !ids.contains(&need.text.as_str()) {
+            if !id_set.contains(need.text.as_str()) {
                 let help = match suggest(&need.text, &ids) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("jobs in this workflow: {}", ids.join(", ")),
+                    None => format!("jobs in this workflow: {}", listing(&ids)),
                 };
                 diags.push(
                     Diagnostic::error(
                         need.span,
                         format!(
                             "job `{}` needs `{}`, which is not a job",
-                            job.id.text, need.text
+                            excerpt(&job.id.text),
+                            excerpt(&need.text)
                         ),
                     )
                     .with_help(help),
                 );
             } else if need.text == job.id.text {
                 diags.push(
-                    Diagnostic::error(need.span, format!("job `{}` needs itself", job.id.text))
-                        .with_help("remove it from `needs`"),
+                    Diagnostic::error(
+                        need.span,
+                        format!("job `{}` needs itself", excerpt(&job.id.text)),
+                    )
+                    .with_help("remove it from `needs`"),
                 );
             }
         }
@@ -128,6 +141,9 @@ pub(crate) fn check(src: &SourceFile, wf: &Workflow, diags: &mut Vec<Diagnostic>
     if let Some(n) = &wf.name {
         expr(src, n, Field::WorkflowEnv, None, diags);
     }
+    for v in wf.run_name.iter().chain(&wf.concurrency) {
+        expr(src, v, Field::WorkflowRun, None, diags);
+    }
     for job in &wf.jobs {
         check_job_exprs(src, job, diags);
     }
@@ -139,7 +155,7 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
         if let Some(id) = &step.id {
             if !valid_id(&id.text) {
                 diags.push(
-                    Diagnostic::error(id.span, format!("`{}` is not a valid step id", id.text))
+                    Diagnostic::error(id.span, format!("`{}` is not a valid step id", excerpt(&id.text)))
                         .with_help("step ids start with a letter or `_` and contain only letters, digits, `-` and `_`"),
                 );
             }
@@ -147,7 +163,11 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
                 diags.push(
                     Diagnostic::error(
                         id.span,
-                        format!("job `{}` has two steps with id `{}`", job.id.text, id.text),
+                        format!(
+                            "job `{}` has two steps with id `{}`",
+                            excerpt(&job.id.text),
+                            excerpt(&id.text)
+                        ),
                     )
                     .with_help(format!(
                         "step ids must be unique within a job; the first is on line {}",
@@ -165,7 +185,8 @@ fn check_steps(job: &Job, diags: &mut Vec<Diagnostic>) {
                     None => "use sh, bash, python, pwsh, or a command template containing `{0}` such as `perl {0}`".into(),
                 };
                 diags.push(
-                    Diagnostic::error(shell.span, format!("unknown shell `{t}`")).with_help(help),
+                    Diagnostic::error(shell.span, format!("unknown shell `{}`", excerpt(t)))
+                        .with_help(help),
                 );
             }
         }
@@ -179,21 +200,24 @@ fn check_cycles(wf: &Workflow, diags: &mut Vec<Diagnostic>) {
         .enumerate()
         .map(|(i, j)| (j.id.text.as_str(), i))
         .collect();
-    // 0 = unvisited, 1 = on the stack, 2 = done.
+    // 0 = unvisited, 1 = on the path, 2 = done. Depth-first with an explicit stack of
+    // (job, next need to look at): a chain of thousands of jobs must not recurse.
     let mut state = vec![0u8; wf.jobs.len()];
     let mut reported: HashSet<Vec<usize>> = HashSet::new();
-    fn visit(
-        i: usize,
-        wf: &Workflow,
-        index: &HashMap<&str, usize>,
-        state: &mut Vec<u8>,
-        stack: &mut Vec<usize>,
-        reported: &mut HashSet<Vec<usize>>,
-        diags: &mut Vec<Diagnostic>,
-    ) {
-        state[i] = 1;
-        stack.push(i);
-        for need in &wf.jobs[i].needs {
+    for root in 0..wf.jobs.len() {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        while let Some((i, next)) = stack.last_mut() {
+            let i = *i;
+            let Some(need) = wf.jobs[i].needs.get(*next) else {
+                state[i] = 2;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
             let Some(&n) = index.get(need.text.as_str()) else {
                 continue;
             };
@@ -201,34 +225,38 @@ fn check_cycles(wf: &Workflow, diags: &mut Vec<Diagnostic>) {
                 continue;
             }
             if state[n] == 1 {
-                let pos = stack.iter().position(|&s| s == n).unwrap_or(0);
-                let cycle: Vec<usize> = stack[pos..].to_vec();
+                let pos = stack.iter().position(|&(s, _)| s == n).unwrap_or(0);
+                let cycle: Vec<usize> = stack[pos..].iter().map(|&(s, _)| s).collect();
                 let mut key = cycle.clone();
                 key.sort_unstable();
                 if reported.insert(key) {
                     let mut names: Vec<&str> =
                         cycle.iter().map(|&c| wf.jobs[c].id.text.as_str()).collect();
                     names.push(wf.jobs[n].id.text.as_str());
+                    let shown: Vec<String> = names.iter().take(20).map(|n| excerpt(n)).collect();
+                    let more = if names.len() > 20 { " -> ..." } else { "" };
                     // Jobs run after what they need, so show the order of waiting.
                     diags.push(
-                        Diagnostic::error(need.span, format!("`needs` cycle: {}", names.join(" -> ")))
+                        Diagnostic::error(need.span, format!("`needs` cycle: {}{more}", shown.join(" -> ")))
                             .with_label("closes the cycle")
                             .with_help("jobs in a cycle wait for each other forever; remove one of these `needs`"),
                     );
                 }
             } else if state[n] == 0 {
-                visit(n, wf, index, state, stack, reported, diags);
+                state[n] = 1;
+                stack.push((n, 0));
             }
         }
-        stack.pop();
-        state[i] = 2;
     }
-    for i in 0..wf.jobs.len() {
-        if state[i] == 0 {
-            let mut stack = Vec::new();
-            visit(i, wf, &index, &mut state, &mut stack, &mut reported, diags);
-        }
+}
+
+/// Names for a help text: the first twenty, then how many more.
+fn listing(names: &[&str]) -> String {
+    let mut shown: Vec<String> = names.iter().take(20).map(|n| excerpt(n)).collect();
+    if names.len() > 20 {
+        shown.push(format!("and {} more", names.len() - 20));
     }
+    shown.join(", ")
 }
 
 fn check_job_exprs(src: &SourceFile, job: &Job, diags: &mut Vec<Diagnostic>) {
@@ -239,8 +267,21 @@ fn check_job_exprs(src: &SourceFile, job: &Job, diags: &mut Vec<Diagnostic>) {
         }
         keys
     });
+    let step_ids: Vec<&str> = job
+        .steps
+        .iter()
+        .filter_map(|st| st.id.as_ref().map(|i| i.text.as_str()))
+        .collect();
+    let mut step_positions = HashMap::new();
+    for (i, st) in job.steps.iter().enumerate() {
+        if let Some(id) = &st.id {
+            step_positions.entry(id.text.as_str()).or_insert(i);
+        }
+    }
     let mut scope = JobScope {
         job,
+        step_ids,
+        step_positions,
         visible_steps: Some(0),
         matrix_keys,
     };
@@ -255,6 +296,13 @@ fn check_job_exprs(src: &SourceFile, job: &Job, diags: &mut Vec<Diagnostic>) {
     }
     for (_, v) in &job.env {
         expr(src, v, Field::JobEnv, Some(&scope), diags);
+    }
+    for v in &job.concurrency {
+        expr(src, v, Field::JobConcurrency, Some(&scope), diags);
+    }
+    // `environment` reads what `runs-on` reads.
+    for v in &job.environment {
+        expr(src, v, Field::JobRunsOn, Some(&scope), diags);
     }
     for f in [&job.timeout_minutes, &job.continue_on_error]
         .into_iter()
@@ -374,7 +422,8 @@ fn expr(
                     None => format!("contexts are {}", ALL_CONTEXTS.join(", ")),
                 };
                 diags.push(
-                    Diagnostic::error(span, format!("unknown context `{root}`")).with_help(help),
+                    Diagnostic::error(span, format!("unknown context `{}`", excerpt(root)))
+                        .with_help(help),
                 );
                 continue;
             }
@@ -382,7 +431,10 @@ fn expr(
                 diags.push(
                     Diagnostic::error(
                         span,
-                        format!("the `{root_lower}` context is not available here"),
+                        format!(
+                            "the `{}` context is not available here",
+                            excerpt(&root_lower)
+                        ),
                     )
                     .with_help(format!("here you can use {}", allowed.join(", "))),
                 );
@@ -392,36 +444,28 @@ fn expr(
             let second = r.path.get(1).map(String::as_str);
             match (root_lower.as_str(), second) {
                 ("steps", Some(id)) => {
-                    let all: Vec<&str> = scope
-                        .job
-                        .steps
-                        .iter()
-                        .filter_map(|st| st.id.as_ref().map(|i| i.text.as_str()))
-                        .collect();
-                    let position = scope
-                        .job
-                        .steps
-                        .iter()
-                        .position(|st| st.id.as_ref().is_some_and(|i| i.text == id));
+                    let position = scope.step_positions.get(id).copied();
                     match (position, scope.visible_steps) {
                         (None, _) => {
-                            let help = match suggest(id, &all) {
+                            let all = &scope.step_ids;
+                            let help = match suggest(id, all) {
                                 Some(s) => format!("did you mean `{s}`?"),
                                 None if all.is_empty() => {
                                     "give the step an `id:` to read its outputs".into()
                                 }
                                 None => format!(
                                     "step ids in job `{}`: {}",
-                                    scope.job.id.text,
-                                    all.join(", ")
+                                    excerpt(&scope.job.id.text),
+                                    listing(all)
                                 ),
                             };
                             diags.push(
                                 Diagnostic::error(
                                     span,
                                     format!(
-                                        "job `{}` has no step with id `{id}`",
-                                        scope.job.id.text
+                                        "job `{}` has no step with id `{}`",
+                                        excerpt(&scope.job.id.text),
+                                        excerpt(id)
                                     ),
                                 )
                                 .with_help(help),
@@ -429,7 +473,7 @@ fn expr(
                         }
                         (Some(p), Some(current)) if p >= current => {
                             diags.push(
-                                Diagnostic::error(span, format!("step `{id}` runs at or after this point, so its results do not exist yet"))
+                                Diagnostic::error(span, format!("step `{}` runs at or after this point, so its results do not exist yet", excerpt(id)))
                                     .with_help("a step can only read the steps before it"),
                             );
                         }
@@ -440,10 +484,15 @@ fn expr(
                     diags.push(
                         Diagnostic::error(
                             span,
-                            format!("job `{}` does not need `{id}`", scope.job.id.text),
+                            format!(
+                                "job `{}` does not need `{}`",
+                                excerpt(&scope.job.id.text),
+                                excerpt(id)
+                            ),
                         )
                         .with_help(format!(
-                            "add `{id}` to the job's `needs` to read its results"
+                            "add `{}` to the job's `needs` to read its results",
+                            excerpt(id)
                         )),
                     );
                 }
@@ -451,7 +500,7 @@ fn expr(
                     None => diags.push(
                         Diagnostic::error(
                             span,
-                            format!("job `{}` has no matrix", scope.job.id.text),
+                            format!("job `{}` has no matrix", excerpt(&scope.job.id.text)),
                         )
                         .with_help("add `strategy.matrix`, or remove the reference"),
                     ),
@@ -462,15 +511,16 @@ fn expr(
                             None => format!("matrix keys: {}", {
                                 let mut l = list.clone();
                                 l.sort_unstable();
-                                l.join(", ")
+                                listing(&l)
                             }),
                         };
                         diags.push(
                             Diagnostic::error(
                                 span,
                                 format!(
-                                    "the matrix of job `{}` has no key `{key}`",
-                                    scope.job.id.text
+                                    "the matrix of job `{}` has no key `{}`",
+                                    excerpt(&scope.job.id.text),
+                                    excerpt(key)
                                 ),
                             )
                             .with_help(help),

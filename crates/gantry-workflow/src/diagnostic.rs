@@ -1,7 +1,6 @@
-//! Problems found in a workflow, and how they are shown: rustc style, with the file,
-//! line and column, the source line, carets under the place, and a hint.
-
-use std::fmt::Write;
+//! Problems found in a workflow: a message, the place (a byte span, hence a line and
+//! column), an optional label for the place and a hint. Showing them (source excerpt,
+//! carets, colours) is the binary's job: the CLI renders them with miette.
 
 use crate::plan::Span;
 use crate::source::SourceFile;
@@ -9,7 +8,9 @@ use crate::source::SourceFile;
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The workflow cannot run.
     Error,
+    /// Worth fixing; the workflow still runs.
     Warning,
 }
 
@@ -26,27 +27,8 @@ pub struct Diagnostic {
     fallback: Option<(usize, usize)>,
 }
 
-impl miette::Diagnostic for Diagnostic {
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let span = miette::LabeledSpan::new(self.label.clone(), self.span.offset, self.span.len);
-        Some(Box::new(std::iter::once(span)))
-    }
-
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
-    }
-}
-
 impl Diagnostic {
+    /// An error at `span`.
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
@@ -58,11 +40,13 @@ impl Diagnostic {
         }
     }
 
+    /// Adds a hint saying what would fix it.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
+    /// Adds a short label shown at the place.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
@@ -73,98 +57,45 @@ impl Diagnostic {
         self
     }
 
+    /// What is wrong.
     pub fn message(&self) -> &str {
         &self.message
     }
 
+    /// Where, in bytes of the source text.
     pub fn span(&self) -> Span {
         self.span
     }
 
+    /// What would fix it, when known.
     pub fn help(&self) -> Option<&str> {
         self.help.as_deref()
     }
 
+    /// The label shown at the place, when there is one.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// How bad it is.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// 1-based line and column of the place in `source`.
+    pub fn position(&self, source: &SourceFile) -> (usize, usize) {
+        self.fallback
+            .unwrap_or_else(|| source.location(self.span.offset))
+    }
+
+    /// False when the source text could not be read (not UTF-8, too large): then only
+    /// [`Diagnostic::position`] is known, not the text around it.
+    pub fn has_source(&self) -> bool {
+        self.fallback.is_none()
+    }
+
+    /// True for errors (not warnings).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
-}
-
-/// Renders every diagnostic (ordered by position), without ANSI codes unless `color`.
-pub fn render(source: &SourceFile, diagnostics: &[Diagnostic], color: bool) -> String {
-    let paint = |code: &str, s: &str| {
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    };
-    let mut sorted: Vec<&Diagnostic> = diagnostics.iter().collect();
-    sorted.sort_by_key(|d| (d.span.offset, d.message.clone()));
-    let mut out = String::new();
-    for d in sorted {
-        let (word, code) = match d.severity {
-            Severity::Error => ("error", "1;31"),
-            Severity::Warning => ("warning", "1;33"),
-        };
-        let _ = writeln!(out, "{}: {}", paint(code, word), paint("1", &d.message));
-        let (line, col) = d.fallback.unwrap_or_else(|| source.location(d.span.offset));
-        let text = if d.fallback.is_some() {
-            ""
-        } else {
-            source.line_text(line)
-        };
-        let gutter = line.to_string().len();
-        let pad = " ".repeat(gutter);
-        let _ = writeln!(
-            out,
-            "{pad}{} {}:{line}:{col}",
-            paint("1;34", "-->"),
-            source.name
-        );
-        if !text.is_empty() || source.text.is_empty() {
-            let _ = writeln!(out, "{pad} {}", paint("1;34", "|"));
-            let shown: String = text
-                .chars()
-                .map(|c| if c == '\t' { ' ' } else { c })
-                .collect();
-            let _ = writeln!(
-                out,
-                "{} {} {shown}",
-                paint("1;34", &line.to_string()),
-                paint("1;34", "|")
-            );
-            let line_chars = text.chars().count();
-            let start = col.saturating_sub(1).min(line_chars);
-            let span_chars = source
-                .text
-                .get(d.span.offset..(d.span.offset + d.span.len).min(source.text.len()))
-                .map(|s| s.split('\n').next().unwrap_or("").chars().count())
-                .unwrap_or(1);
-            let width = span_chars.clamp(1, line_chars.saturating_sub(start).max(1));
-            let carets = "^".repeat(width);
-            let label = d
-                .label
-                .as_deref()
-                .map(|l| format!(" {l}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{pad} {} {}{}",
-                paint("1;34", "|"),
-                " ".repeat(start),
-                paint(code, &format!("{carets}{label}"))
-            );
-        }
-        if let Some(h) = &d.help {
-            let _ = writeln!(
-                out,
-                "{pad} {} {}: {h}",
-                paint("1;34", "="),
-                paint("1", "help")
-            );
-        }
-        out.push('\n');
-    }
-    out
 }

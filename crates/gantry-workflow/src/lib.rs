@@ -1,7 +1,7 @@
 //! Workflow files: text in, a validated [`Plan`] or diagnostics with spans out.
 //!
 //! Pure: no I/O beyond reading the file it is given ([`SourceFile::read`]), no async.
-//! The engine consumes the [`Plan`]; the CLI renders [`Diagnostic`]s with [`render`].
+//! The engine consumes the [`Plan`]; the CLI renders [`Diagnostic`]s (with miette).
 //!
 //! ```text
 //! text ─yaml─> tree with byte spans ─read─> model ─check─> diagnostics
@@ -19,12 +19,13 @@ mod schema;
 mod source;
 mod yaml;
 
-pub use diagnostic::{render, Diagnostic, Severity};
+pub use diagnostic::{Diagnostic, Severity};
 pub use plan::{
     ContainerDef, Plan, PlannedJob, PlannedStep, Retry, RunDefaults, Span, StepBody, Strategy,
+    MAX_RETRY_DELAY_SECONDS, MAX_TIMEOUT_MINUTES,
 };
 pub use schema::schema;
-pub use source::SourceFile;
+pub use source::{SourceFile, MAX_FILE_BYTES};
 
 /// Parses, validates and plans `source`; every problem at once when there are any.
 pub fn load(source: &SourceFile) -> Result<Plan, Vec<Diagnostic>> {

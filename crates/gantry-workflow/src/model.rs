@@ -7,6 +7,9 @@ use crate::yaml::Scalar;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Workflow {
     pub name: Option<Scalar>,
+    pub run_name: Option<Scalar>,
+    /// Every value under `concurrency:` (the group, `cancel-in-progress`).
+    pub concurrency: Vec<Scalar>,
     pub env: Vec<(Scalar, Scalar)>,
     pub defaults: Defaults,
     pub jobs: Vec<Job>,
@@ -57,6 +60,10 @@ pub(crate) struct Job {
     pub container: Option<Container>,
     pub services: Vec<(Scalar, Container)>,
     pub steps: Vec<Step>,
+    /// Every value under `concurrency:`.
+    pub concurrency: Vec<Scalar>,
+    /// Every value under `environment:` (its name, its url).
+    pub environment: Vec<Scalar>,
 }
 
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Container, Defaults, Job, Matrix, Step, Workflow};
-use crate::plan::Span;
+use crate::plan::{Span, MAX_RETRY_DELAY_SECONDS, MAX_TIMEOUT_MINUTES};
+use crate::source::excerpt;
 use crate::yaml::{Scalar, Style, YNode};
 
 const TOP_KEYS: &[&str] = &[
@@ -59,8 +60,14 @@ pub(crate) struct Reader {
 
 /// "did you mean" for `word` among `candidates`.
 pub(crate) fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
+    // Nothing long is a typo of a key or an id, and comparing it would cost its length
+    // times every candidate.
+    if word.len() > 64 {
+        return None;
+    }
     candidates
         .iter()
+        .take(1000)
         .map(|c| (strsim::jaro_winkler(word, c), *c))
         .filter(|(score, _)| *score > 0.82)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -102,9 +109,12 @@ impl Reader {
                     None => format!("valid keys here: {}", known.join(", ")),
                 };
                 self.diags.push(
-                    Diagnostic::error(k.span, format!("unknown key `{}` in {what}", k.text))
-                        .with_label("not recognised")
-                        .with_help(help),
+                    Diagnostic::error(
+                        k.span,
+                        format!("unknown key `{}` in {what}", excerpt(&k.text)),
+                    )
+                    .with_label("not recognised")
+                    .with_help(help),
                 );
             }
         }
@@ -142,7 +152,7 @@ impl Reader {
         };
         let mut out = Vec::new();
         for (k, v) in e {
-            if let Some(v) = self.scalar(v, &format!("{what}.{}", k.text)) {
+            if let Some(v) = self.scalar(v, &format!("{what}.{}", excerpt(&k.text))) {
                 out.push((k.clone(), v));
             }
         }
@@ -165,26 +175,37 @@ impl Reader {
         }
     }
 
-    /// A number (or an expression).
-    fn number_or_expr(&mut self, node: &YNode, what: &str) -> Option<Scalar> {
+    /// `timeout-minutes`: a positive number of minutes up to [`MAX_TIMEOUT_MINUTES`], or an
+    /// expression (checked when it is evaluated).
+    fn timeout_minutes(&mut self, node: &YNode, what: &str) -> Option<Scalar> {
         let s = self.scalar(node, what)?;
-        if s.text.contains("${{")
-            || s.text
-                .trim()
-                .parse::<f64>()
-                .is_ok_and(|f| f.is_finite() && f > 0.0)
-        {
-            Some(s)
-        } else {
-            self.err(
-                s.span,
-                format!(
-                    "{what} must be a positive number or an expression, found `{}`",
-                    s.text
-                ),
-                "e.g. `timeout-minutes: 10`",
-            );
-            None
+        if s.text.contains("${{") {
+            return Some(s);
+        }
+        match s.text.trim().parse::<f64>() {
+            Ok(m) if m.is_finite() && m > 0.0 && m <= MAX_TIMEOUT_MINUTES => Some(s),
+            Ok(m) if m > MAX_TIMEOUT_MINUTES => {
+                self.err(
+                    s.span,
+                    format!(
+                        "{what} is `{}`, more than the longest timeout gantry keeps ({MAX_TIMEOUT_MINUTES} minutes, a year)",
+                        excerpt(&s.text)
+                    ),
+                    "give a number of minutes such as `timeout-minutes: 360`, or leave it out for the default of 360",
+                );
+                None
+            }
+            _ => {
+                self.err(
+                    s.span,
+                    format!(
+                        "{what} must be a positive number or an expression, found `{}`",
+                        excerpt(&s.text)
+                    ),
+                    "e.g. `timeout-minutes: 10`",
+                );
+                None
+            }
         }
     }
 
@@ -198,7 +219,7 @@ impl Reader {
                 s.span,
                 format!(
                     "{what} must be true, false or an expression, found `{}`",
-                    s.text
+                    excerpt(&s.text)
                 ),
                 "write `true` or `false`",
             );
@@ -215,6 +236,8 @@ impl Reader {
         for (k, v) in top {
             match k.text.as_str() {
                 "name" => wf.name = self.scalar(v, "name"),
+                "run-name" => wf.run_name = self.scalar(v, "run-name"),
+                "concurrency" => wf.concurrency = self.concurrency(v, "concurrency"),
                 "env" => wf.env = self.string_map(v, "env"),
                 "defaults" => wf.defaults = self.defaults(v, "defaults"),
                 "jobs" => jobs_node = Some((k, v)),
@@ -251,6 +274,47 @@ impl Reader {
         wf
     }
 
+    /// `concurrency:`: a group name, or `{group, cancel-in-progress}`.
+    fn concurrency(&mut self, node: &YNode, what: &str) -> Vec<Scalar> {
+        if let YNode::Scalar(s) = node {
+            return vec![s.clone()];
+        }
+        let Some(e) = self.map(node, what, &["group", "cancel-in-progress"]) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in e {
+            match k.text.as_str() {
+                "group" => out.extend(self.scalar(v, &format!("{what}.group"))),
+                "cancel-in-progress" => {
+                    out.extend(self.bool_or_expr(v, &format!("{what}.cancel-in-progress")))
+                }
+                _ => {}
+            }
+        }
+        if !e.iter().any(|(k, _)| k.text == "group") {
+            self.err(
+                node.span(),
+                format!("{what} needs a `group`"),
+                "e.g. `concurrency: {group: deploy, cancel-in-progress: true}`",
+            );
+        }
+        out
+    }
+
+    /// `environment:`: a name, or `{name, url}`.
+    fn environment(&mut self, node: &YNode, what: &str) -> Vec<Scalar> {
+        if let YNode::Scalar(s) = node {
+            return vec![s.clone()];
+        }
+        let Some(e) = self.map(node, what, &["name", "url"]) else {
+            return Vec::new();
+        };
+        e.iter()
+            .filter_map(|(k, v)| self.scalar(v, &format!("{what}.{}", excerpt(&k.text))))
+            .collect()
+    }
+
     fn defaults(&mut self, node: &YNode, what: &str) -> Defaults {
         let mut d = Defaults::default();
         let Some(e) = self.map(node, what, &["run"]) else {
@@ -278,7 +342,7 @@ impl Reader {
     }
 
     fn job(&mut self, id: &Scalar, body: &YNode) -> Option<Job> {
-        let what = format!("job `{}`", id.text);
+        let what = format!("job `{}`", excerpt(&id.text));
         let e = self.map(body, &what, JOB_KEYS)?;
         let mut job = Job {
             id: id.clone(),
@@ -298,6 +362,8 @@ impl Reader {
             container: None,
             services: Vec::new(),
             steps: Vec::new(),
+            concurrency: Vec::new(),
+            environment: Vec::new(),
         };
         let mut has_runs_on = false;
         let mut has_steps = false;
@@ -334,13 +400,19 @@ impl Reader {
                     }
                 }
                 "needs" => job.needs = self.string_list(v, &format!("{what}: needs")),
+                "concurrency" => {
+                    job.concurrency = self.concurrency(v, &format!("{what}: concurrency"))
+                }
+                "environment" => {
+                    job.environment = self.environment(v, &format!("{what}: environment"))
+                }
                 "if" => job.condition = self.scalar(v, &format!("{what}: if")),
                 "env" => job.env = self.string_map(v, &format!("{what}: env")),
                 "outputs" => job.outputs = self.string_map(v, &format!("{what}: outputs")),
                 "strategy" => self.strategy(&mut job, v, &what),
                 "timeout-minutes" => {
                     job.timeout_minutes =
-                        self.number_or_expr(v, &format!("{what}: timeout-minutes"))
+                        self.timeout_minutes(v, &format!("{what}: timeout-minutes"))
                 }
                 "continue-on-error" => {
                     job.continue_on_error =
@@ -438,7 +510,7 @@ impl Reader {
                     if let Some(s) = self.scalar(v, &format!("{what}: strategy.max-parallel")) {
                         match s.text.trim().parse::<usize>() {
                             Ok(n) if n > 0 => job.max_parallel = Some(n),
-                            _ => self.err(s.span, format!("{what}: strategy.max-parallel must be a positive integer, found `{}`", s.text), "e.g. `max-parallel: 2`"),
+                            _ => self.err(s.span, format!("{what}: strategy.max-parallel must be a positive integer, found `{}`", excerpt(&s.text)), "e.g. `max-parallel: 2`"),
                         }
                     }
                 }
@@ -509,7 +581,7 @@ impl Reader {
                         if items.is_empty() {
                             self.err(
                                 *span,
-                                format!("{what}: matrix `{key}` has no values"),
+                                format!("{what}: matrix `{}` has no values", excerpt(key)),
                                 "give at least one value",
                             );
                         }
@@ -525,8 +597,8 @@ impl Reader {
                     }
                     other => self.err(
                         other.span(),
-                        format!("{what}: matrix `{key}` must be a list of values"),
-                        format!("write `{key}: [a, b]`"),
+                        format!("{what}: matrix `{}` must be a list of values", excerpt(key)),
+                        format!("write `{}: [a, b]`", excerpt(key)),
                     ),
                 },
             }
@@ -534,10 +606,48 @@ impl Reader {
         Some(m)
     }
 
+    /// An image reference: a string (or an expression), never a YAML null, boolean or
+    /// number, never blank or with spaces.
+    fn image(&mut self, s: &Scalar, what: &str) -> Option<Scalar> {
+        let text = s.text.trim();
+        let problem = if s.is_null() {
+            Some("names no image (it is null)".to_string())
+        } else if s.style == Style::Plain
+            && matches!(
+                to_json(&YNode::Scalar(s.clone())),
+                Value::Bool(_) | Value::Number(_)
+            )
+        {
+            Some(format!(
+                "must be an image name, found the YAML value `{}`",
+                excerpt(text)
+            ))
+        } else if !text.contains("${{") && text.contains(char::is_whitespace) {
+            Some(format!(
+                "`{}` is not an image name: image names contain no spaces",
+                excerpt(text)
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => {
+                self.err(
+                    s.span,
+                    format!("{what} {p}"),
+                    "write the image as `NAME[:TAG]`, e.g. `postgres:16` (quote it if it really is a name such as 'true')",
+                );
+                None
+            }
+            None => Some(s.clone()),
+        }
+    }
+
     fn container(&mut self, node: &YNode, what: &str) -> Option<Container> {
         if let YNode::Scalar(s) = node {
+            let image = self.image(s, what)?;
             return Some(Container {
-                image: s.clone(),
+                image,
                 env: Vec::new(),
                 ports: Vec::new(),
                 volumes: Vec::new(),
@@ -564,7 +674,17 @@ impl Reader {
         };
         for (k, v) in e {
             match k.text.as_str() {
-                "image" => image = self.scalar(v, &format!("{what}.image")),
+                "image" => {
+                    let field = format!("{what}.image");
+                    image = match self.scalar(v, &field) {
+                        Some(i) if i.is_null() => None,
+                        Some(i) => Some(self.image(&i, &field).unwrap_or(i)),
+                        None => Some(Scalar {
+                            text: "?".into(),
+                            ..c.image.clone()
+                        }),
+                    }
+                }
                 "env" => c.env = self.string_map(v, &format!("{what}.env")),
                 "ports" => c.ports = self.string_list(v, &format!("{what}.ports")),
                 "volumes" => c.volumes = self.string_list(v, &format!("{what}.volumes")),
@@ -623,7 +743,7 @@ impl Reader {
             span: node.span(),
         };
         for (k, v) in e {
-            let field = format!("{what}: {}", k.text);
+            let field = format!("{what}: {}", excerpt(&k.text));
             match k.text.as_str() {
                 "id" => s.id = self.scalar(v, &field),
                 "name" => s.name = self.scalar(v, &field),
@@ -634,10 +754,37 @@ impl Reader {
                 "env" => s.env = self.string_map(v, &field),
                 "if" => s.condition = self.scalar(v, &field),
                 "working-directory" => s.working_directory = self.scalar(v, &field),
-                "timeout-minutes" => s.timeout_minutes = self.number_or_expr(v, &field),
+                "timeout-minutes" => s.timeout_minutes = self.timeout_minutes(v, &field),
                 "continue-on-error" => s.continue_on_error = self.bool_or_expr(v, &field),
                 "retry" => s.retry = self.retry(v, &field),
                 _ => {}
+            }
+        }
+        if let Some(u) = &s.uses {
+            let text = u.text.trim();
+            if text.is_empty() || u.is_null() {
+                self.err(
+                    u.span,
+                    format!("{what}: `uses` is empty"),
+                    "name what the step uses: `docker://IMAGE`, a built-in step such as `actions/checkout@v4`, or `./path` to an action",
+                );
+            } else if let Some(image) = text.strip_prefix("docker://") {
+                if image.trim().is_empty() {
+                    self.err(
+                        u.span,
+                        format!("{what}: `uses: docker://` names no image"),
+                        "write `docker://IMAGE[:TAG]`, e.g. `uses: docker://alpine:3`",
+                    );
+                } else if !image.contains("${{") && image.contains(char::is_whitespace) {
+                    self.err(
+                        u.span,
+                        format!(
+                            "{what}: `{}` is not an image name: image names contain no spaces",
+                            excerpt(text)
+                        ),
+                        "write `docker://IMAGE[:TAG]`, e.g. `uses: docker://alpine:3`",
+                    );
+                }
             }
         }
         match (&s.run, &s.uses) {
@@ -663,7 +810,7 @@ impl Reader {
         let mut delay = 0.0;
         for (k, v) in e {
             attempts_given |= k.text == "attempts";
-            let Some(s) = self.scalar(v, &format!("{what}.{}", k.text)) else {
+            let Some(s) = self.scalar(v, &format!("{what}.{}", excerpt(&k.text))) else {
                 continue;
             };
             match k.text.as_str() {
@@ -673,18 +820,20 @@ impl Reader {
                         s.span,
                         format!(
                             "{what}.attempts must be an integer from 1 to 100, found `{}`",
-                            s.text
+                            excerpt(&s.text)
                         ),
                         "e.g. `attempts: 3`",
                     ),
                 },
                 "delay-seconds" => match s.text.trim().parse::<f64>() {
-                    Ok(d) if d.is_finite() && d >= 0.0 => delay = d,
+                    Ok(d) if d.is_finite() && (0.0..=MAX_RETRY_DELAY_SECONDS).contains(&d) => {
+                        delay = d
+                    }
                     _ => self.err(
                         s.span,
                         format!(
-                            "{what}.delay-seconds must be a number >= 0, found `{}`",
-                            s.text
+                            "{what}.delay-seconds must be a number from 0 to {MAX_RETRY_DELAY_SECONDS} (a day), found `{}`",
+                            excerpt(&s.text)
                         ),
                         "e.g. `delay-seconds: 5`",
                     ),

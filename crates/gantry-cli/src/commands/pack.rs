@@ -1,4 +1,6 @@
-//! `gantry pack create` and `gantry pack verify`: release packs of a run's artifacts.
+//! `gantry pack create` and `gantry pack verify`: release packs of a run's artifacts. Both
+//! print the pack digest remotes know the pack by (docs/remote-protocol.md) beside the
+//! file's sha256.
 
 use crate::console::{errln, outln};
 use std::path::PathBuf;
@@ -27,13 +29,14 @@ pub(crate) async fn pack(
                 .await
                 .map_err(CliError::Other)?;
             outln!(
-                "{}: {} artifact(s), {} file(s), {} bytes, sha256 {} (also in {})",
+                "{}: {} artifact(s), {} file(s), {} bytes, sha256 {} (also in {}), pack digest {}",
                 summary.path.display(),
                 summary.artifacts,
                 summary.files,
                 summary.size,
                 summary.sha256,
-                pack::sidecar(&summary.path).display()
+                pack::sidecar(&summary.path).display(),
+                summary.pack_digest
             );
             Ok(Outcome::Success)
         }
@@ -41,12 +44,13 @@ pub(crate) async fn pack(
             Ok(m) => {
                 let files: usize = m.artifacts.iter().map(|a| a.files.len()).sum();
                 outln!(
-                    "{}: ok, run {} ({}), {} artifact(s), {} file(s), every digest matches",
+                    "{}: ok, run {} ({}), {} artifact(s), {} file(s), every digest matches, pack digest {}",
                     a.file.display(),
                     m.run.id,
                     m.run.workflow,
                     m.artifacts.len(),
-                    files
+                    files,
+                    pack::pack_digest(&m)
                 );
                 Ok(Outcome::Success)
             }

@@ -1,21 +1,32 @@
-//! `gantry push`, `gantry pull` and `gantry remote ...`: remotes driven by adapters
-//! speaking the remote adapter protocol v1 (docs/remote-protocol.md).
+//! `gantry remote ...`, and what `push`, `pull` and `remote login` share: opening a
+//! remote's adapter (epack's Remote Adapter Protocol v1 with gantry's additions,
+//! docs/remote-protocol.md) and reading gantry packs for their pack digest.
 
 use crate::console::outln;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_remote::conformance;
 use gantry_remote::lock::{digest_file, AdapterPin};
-use gantry_remote::protocol::{ReleaseInfo, Target};
-use gantry_remote::{Adapter, AdapterConfig, AdapterSource, PushOptions, RemoteError};
+use gantry_remote::protocol::{Identity, Target};
+use gantry_remote::{Adapter, AdapterConfig, AdapterSource, Dialect, PackFormat, RemoteError};
 
-use crate::args::{PullArgs, PushArgs, RemoteCommand, RemoteNameArgs, RemoteTestArgs};
+use crate::args::{RemoteCommand, RemoteNameArgs, RemoteTestArgs};
 use crate::config::{Config, RemoteSection};
 use crate::exit::{CliError, Outcome};
 
+/// gantry's packs, as the remote layer reads them (gantry-artifact's `pack` module).
+pub(crate) struct GantryPacks;
+
+impl PackFormat for GantryPacks {
+    fn pack_digest(&self, path: &Path) -> Result<Option<String>, String> {
+        gantry_artifact::pack::file_pack_digest(path)
+    }
+}
+
 /// Setup problems (config, pins) are usage errors; the remote failing is a plain failure.
-fn cli_error(e: RemoteError) -> CliError {
+pub(crate) fn cli_error(e: RemoteError) -> CliError {
     if e.is_setup() {
         CliError::Usage(e.to_string())
     } else {
@@ -23,7 +34,7 @@ fn cli_error(e: RemoteError) -> CliError {
     }
 }
 
-fn section<'a>(config: &'a Config, name: &str) -> Result<&'a RemoteSection, CliError> {
+pub(crate) fn section<'a>(config: &'a Config, name: &str) -> Result<&'a RemoteSection, CliError> {
     config.remotes.get(name).ok_or_else(|| {
         let known: Vec<&str> = config.remotes.keys().map(String::as_str).collect();
         CliError::Usage(format!(
@@ -67,70 +78,56 @@ fn adapter_config(config: &Config, name: &str, frozen: bool) -> Result<AdapterCo
     if let Some(burst) = s.rate_burst {
         cfg.rate_burst = burst;
     }
+    if let Some(root) = &s.file_root {
+        if !root.is_absolute() {
+            return Err(CliError::Usage(format!(
+                "[remotes.{name}] file-root `{}` is not an absolute path",
+                root.display()
+            )));
+        }
+        cfg.file_root = Some(root.clone());
+    }
     Ok(cfg)
 }
 
-/// Opens remote `name`'s adapter with its pin from gantry.lock.
-fn open(config: &Config, name: &str, frozen: bool) -> Result<Adapter, CliError> {
+/// Opens remote `name`'s adapter with its pin from gantry.lock, in `dialect`.
+pub(crate) fn open(
+    config: &Config,
+    name: &str,
+    frozen: bool,
+    dialect: Dialect,
+) -> Result<Adapter, CliError> {
     let mut cfg = adapter_config(config, name, frozen)?;
+    cfg.dialect = dialect;
     let pins = gantry_remote::lock::load(&config.lock_path()).map_err(cli_error)?;
     cfg.pin = pins.get(name).cloned();
     Adapter::open(cfg).map_err(cli_error)
 }
 
-fn target(config: &Config, name: &str, environment: Option<&String>) -> Target {
-    Target {
-        workspace: config.remotes.get(name).and_then(|s| s.workspace.clone()),
-        environment: environment.cloned(),
+pub(crate) fn target(config: &Config, name: &str, environment: Option<&String>) -> Target {
+    Target::new(
+        config.remotes.get(name).and_then(|s| s.workspace.clone()),
+        environment.cloned(),
+    )
+}
+
+pub(crate) fn print_identity(remote: &str, id: &Identity) {
+    if id.authenticated {
+        outln!(
+            "{remote}: authenticated as {}{}{}",
+            id.subject.as_deref().unwrap_or("(unknown subject)"),
+            id.issuer
+                .as_deref()
+                .map(|i| format!(" (issuer {i})"))
+                .unwrap_or_default(),
+            id.expires_at
+                .as_deref()
+                .map(|e| format!(", expires {e}"))
+                .unwrap_or_default()
+        );
+    } else {
+        outln!("{remote}: not authenticated (try `gantry remote login {remote}`)");
     }
-}
-
-/// `gantry push PACK --remote NAME`.
-pub(crate) async fn push(args: &PushArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.remote, args.flags.frozen)?;
-    let options = PushOptions {
-        target: target(config, &args.remote, args.environment.as_ref()),
-        release: ReleaseInfo {
-            name: args.name.clone(),
-            version: args.release_version.clone(),
-            ..ReleaseInfo::default()
-        },
-    };
-    let release = gantry_remote::push(&adapter, &args.pack, &options)
-        .await
-        .map_err(cli_error)?;
-    outln!(
-        "pushed {} to `{}`: {} ({})",
-        args.pack.display(),
-        args.remote,
-        release.canonical_ref,
-        release.pack_digest
-    );
-    Ok(Outcome::Success)
-}
-
-/// `gantry pull REF --remote NAME`.
-pub(crate) async fn pull(args: &PullArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.remote, args.flags.frozen)?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "{}.pack",
-            args.reference.replace(['@', ':', '/'], "-")
-        ))
-    });
-    let target = target(config, &args.remote, args.environment.as_ref());
-    let pulled = gantry_remote::pull(&adapter, &args.reference, &target, &output)
-        .await
-        .map_err(cli_error)?;
-    outln!(
-        "pulled {} from `{}` to {} ({}, {} bytes, verified)",
-        args.reference,
-        args.remote,
-        pulled.path.display(),
-        pulled.digest,
-        pulled.size_bytes
-    );
-    Ok(Outcome::Success)
 }
 
 /// `gantry remote ...`.
@@ -139,7 +136,7 @@ pub(crate) async fn remote(cmd: &RemoteCommand, config: &Config) -> Result<Outco
         RemoteCommand::List => list(config),
         RemoteCommand::Capabilities(a) => capabilities(a, config).await,
         RemoteCommand::Lock(a) => lock(a, config).await,
-        RemoteCommand::Login(a) => login(a, config).await,
+        RemoteCommand::Login(a) => super::remote_login::login(a, config).await,
         RemoteCommand::Whoami(a) => whoami(a, config).await,
         RemoteCommand::Test(a) => test(a, config).await,
     }
@@ -178,7 +175,7 @@ fn list(config: &Config) -> Result<Outcome, CliError> {
 }
 
 async fn capabilities(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.name, args.flags.frozen)?;
+    let adapter = open(config, &args.name, args.flags.frozen, Dialect::Gantry)?;
     let caps = adapter.capabilities().await.map_err(cli_error)?;
     let text = serde_json::to_string_pretty(&caps)
         .map_err(|e| CliError::Other(format!("encoding capabilities: {e}")))?;
@@ -223,30 +220,8 @@ async fn lock(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliErro
     Ok(Outcome::Success)
 }
 
-async fn login(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.name, args.flags.frozen)?;
-    let caps = adapter.capabilities().await.map_err(cli_error)?;
-    if !caps.features.auth_login {
-        return Err(cli_error(RemoteError::Unsupported {
-            adapter: args.name.clone(),
-            feature: "auth.login".into(),
-        }));
-    }
-    let out = adapter.auth_login().await.map_err(cli_error)?;
-    if let Some(i) = &out.instructions {
-        outln!(
-            "open {} and enter the code {} (valid {}s)",
-            i.verification_uri,
-            i.user_code,
-            i.expires_in_seconds
-        );
-    }
-    print_identity(&args.name, &out.identity);
-    Ok(Outcome::Success)
-}
-
 async fn whoami(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.name, args.flags.frozen)?;
+    let adapter = open(config, &args.name, args.flags.frozen, Dialect::Gantry)?;
     let caps = adapter.capabilities().await.map_err(cli_error)?;
     if !caps.features.whoami {
         return Err(cli_error(RemoteError::Unsupported {
@@ -259,41 +234,40 @@ async fn whoami(args: &RemoteNameArgs, config: &Config) -> Result<Outcome, CliEr
     Ok(Outcome::Success)
 }
 
-fn print_identity(remote: &str, id: &gantry_remote::protocol::Identity) {
-    if id.authenticated {
-        outln!(
-            "{remote}: authenticated as {}{}{}",
-            id.subject.as_deref().unwrap_or("(unknown subject)"),
-            id.issuer
-                .as_deref()
-                .map(|i| format!(" (issuer {i})"))
-                .unwrap_or_default(),
-            id.expires_at
-                .as_deref()
-                .map(|e| format!(", expires {e}"))
-                .unwrap_or_default()
-        );
-    } else {
-        outln!("{remote}: not authenticated (try `gantry remote login {remote}`)");
-    }
-}
-
 async fn test(args: &RemoteTestArgs, config: &Config) -> Result<Outcome, CliError> {
-    let adapter = open(config, &args.name, args.flags.frozen)?;
+    if !conformance::selects_any(args.filter.as_deref()) {
+        return Err(CliError::Usage(format!(
+            "no conformance case matches --filter {:?} (cases: {})",
+            args.filter.as_deref().unwrap_or_default(),
+            conformance::CASES.join(", ")
+        )));
+    }
+    let dialect = if args.as_epack {
+        Dialect::Epack
+    } else {
+        Dialect::Gantry
+    };
+    let adapter = open(config, &args.name, args.flags.frozen, dialect)?;
     outln!(
-        "remote `{}`: adapter {}{}",
+        "remote `{}`: adapter {}{}{}",
         args.name,
         adapter.original_path().display(),
         if adapter.is_sealed() {
             " (pinned, running a verified copy)"
         } else {
             " (unpinned)"
+        },
+        if args.as_epack {
+            ", driven as epack's executor drives it"
+        } else {
+            ""
         }
     );
     let scratch = tempfile::tempdir().map_err(|e| CliError::io("temp dir", e))?;
-    let mut options = conformance::Options::new(scratch.path());
+    let mut options = conformance::Options::new(PathBuf::from(scratch.path()));
     options.target = target(config, &args.name, None);
     options.filter = args.filter.clone();
+    options.format = Arc::new(GantryPacks);
     let results = conformance::run(&adapter, &options).await;
     let failed = results.iter().filter(|r| !r.passed).count();
     for r in &results {
@@ -307,7 +281,7 @@ async fn test(args: &RemoteTestArgs, config: &Config) -> Result<Outcome, CliErro
         );
     }
     outln!("{} passed, {failed} failed", results.len() - failed);
-    Ok(if failed == 0 {
+    Ok(if failed == 0 && !results.is_empty() {
         Outcome::Success
     } else {
         Outcome::Failed

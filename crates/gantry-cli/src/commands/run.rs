@@ -62,7 +62,7 @@ pub(crate) async fn run(
             problems += diagnostics.len();
             err!(
                 "{}",
-                gantry_workflow::render(&source, &diagnostics, color_err)
+                crate::render::diagnostics::render(&source, &diagnostics, color_err)
             );
             continue;
         }
@@ -76,7 +76,10 @@ pub(crate) async fn run(
             }
             Err(d) => {
                 problems += d.len();
-                err!("{}", gantry_workflow::render(&source, &d, color_err));
+                err!(
+                    "{}",
+                    crate::render::diagnostics::render(&source, &d, color_err)
+                );
             }
         }
     }

@@ -32,7 +32,10 @@ pub(crate) async fn validate(
             outln!("{}: ok", path.display());
         } else {
             problems += diagnostics.len();
-            err!("{}", gantry_workflow::render(&source, &diagnostics, color));
+            err!(
+                "{}",
+                crate::render::diagnostics::render(&source, &diagnostics, color)
+            );
             errln!(
                 "{}: {} problem{}",
                 path.display(),

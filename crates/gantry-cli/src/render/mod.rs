@@ -1,6 +1,7 @@
 //! Turning engine events into what the user sees: JSON lines (`--json`), live progress
 //! on a terminal, or prefixed streaming lines when output is not a terminal.
 
+pub(crate) mod diagnostics;
 mod json;
 mod lines;
 mod progress;

@@ -5,6 +5,7 @@
 mod artifacts;
 mod cancel;
 mod containers;
+mod epack;
 mod faults;
 mod harness;
 mod outputs;

@@ -1,13 +1,16 @@
 //! `gantry push`, `gantry pull` and `gantry remote ...` with real adapters: the
-//! reference `gantry-remote-fs` binary and the stdlib Python adapter.
+//! reference `gantry-remote-fs` binary and the stdlib Python adapter, in gantry's dialect
+//! and driven as epack drives them (`--as-epack`). Adapters written for epack are in
+//! `epack.rs`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::harness::{text, Project};
 
 /// The `gantry-remote-fs` binary next to `gantry`, built when missing.
-fn fs_adapter() -> PathBuf {
+pub(crate) fn fs_adapter() -> PathBuf {
     let gantry = PathBuf::from(env!("CARGO_BIN_EXE_gantry"));
     let adapter = gantry.with_file_name("gantry-remote-fs");
     if !adapter.exists() {
@@ -44,7 +47,7 @@ fn python_remote(p: &Project, root: &Path, settings: &str, env: &str) {
     );
 }
 
-fn has_python() -> bool {
+pub(crate) fn has_python() -> bool {
     crate::harness::required(
         Command::new("python3")
             .arg("--version")
@@ -76,10 +79,17 @@ fn push_and_pull_round_trip_through_gantry_remote_fs() {
     p.write("app.pack", &"pack bytes\n".repeat(5_000));
     let out = p.run(&["push", "app.pack", "--remote", "origin", "--env", "staging"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The canonical ref in epack's form, the release, both digests.
+    assert!(stdout.contains(": fs/app@sha256:"), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("app@1"),
+        stdout.contains("release app/1, version 1"),
         "{}",
         text(&out)
+    );
+    assert!(
+        stdout.contains("pack digest sha256:") && stdout.contains("file sha256:"),
+        "{stdout}"
     );
     assert!(root.join("releases/app/1/pack").is_file());
 
@@ -107,10 +117,21 @@ fn push_and_pull_round_trip_through_gantry_remote_fs() {
     let out = p.run(&["remote", "whoami", "origin"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("authenticated as local:"));
-    let out = p.run(&["remote", "test", "origin"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for extra in [None, Some("--as-epack")] {
+        let mut args = vec!["remote", "test", "origin"];
+        args.extend(extra);
+        let out = p.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("18 passed, 0 failed"),
+            "{extra:?}: {stdout}"
+        );
+        assert!(!stdout.contains("): skipped"), "{extra:?}: {stdout}");
+    }
+    let out = p.run(&["remote", "test", "origin", "--as-epack"]);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(" 0 failed"),
+        String::from_utf8_lossy(&out.stdout).contains("driven as epack's executor drives it"),
         "{}",
         text(&out)
     );
@@ -126,15 +147,19 @@ fn the_python_adapter_passes_gantry_remote_test() {
     python_remote(&p, &root, "", "");
     let out = p.run(&["remote", "lock", "py"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = p.run(&["remote", "test", "py", "--frozen"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout.contains("running a verified copy"), "{stdout}");
-    assert!(stdout.contains(" 0 failed"), "{stdout}");
-    assert!(
-        stdout.lines().filter(|l| l.starts_with("PASS ")).count() >= 9,
-        "{stdout}"
-    );
+    for extra in [None, Some("--as-epack")] {
+        let mut args = vec!["remote", "test", "py", "--frozen"];
+        args.extend(extra);
+        let out = p.run(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out));
+        assert!(stdout.contains("running a verified copy"), "{stdout}");
+        assert!(
+            stdout.contains("18 passed, 0 failed"),
+            "{extra:?}: {stdout}"
+        );
+        assert!(!stdout.contains("): skipped"), "{extra:?}: {stdout}");
+    }
 }
 
 #[test]
@@ -304,44 +329,88 @@ fn login_opens_the_session_a_remote_requires() {
     );
 }
 
-/// A device-code login: gantry prints where to enter the code the adapter returned, and
-/// the session opens on the next login once the code was approved.
+/// Runs `gantry remote login NAME --wait 60`, reads the device code it prints, calls
+/// `approve` with it while gantry waits, and returns how gantry ended and every line it
+/// printed.
+pub(crate) fn login_approving(
+    p: &Project,
+    name: &str,
+    approve: impl FnOnce(&str),
+) -> (std::process::ExitStatus, Vec<String>) {
+    let mut child = p
+        .gantry()
+        .args(["remote", "login", name, "--wait", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gantry remote login");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let code = first
+        .split("enter the code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no device code in {first:?}"))
+        .to_string();
+    approve(&code);
+    let mut all = vec![first];
+    all.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("login ends");
+    (status, all)
+}
+
+/// A device-code login the epack way: `auth.login` returns only a code; gantry prints it
+/// and asks `auth.whoami` until the code is approved, then reports who it is.
 #[test]
-fn device_code_login_prints_the_code_and_opens_the_session_once_approved() {
+fn device_code_login_waits_for_the_code_to_be_approved() {
+    if !has_python() {
+        return;
+    }
     let p = Project::new();
     let root = p.path().join("py-root");
     python_remote(&p, &root, "", ", GANTRY_REMOTE_PY_LOGIN = \"device\"");
-
-    let out = p.run(&["remote", "login", "py"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let device_dir = root.join("device");
-    let prefix = format!("open file://{} and enter the code ", device_dir.display());
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no device-code instructions in:\n{stdout}"));
-    let code = line[prefix.len()..]
-        .split_whitespace()
-        .next()
-        .expect("a code after the prefix")
-        .to_string();
-    assert!(line.ends_with("s)"), "{line}");
-    assert!(stdout.contains("py: not authenticated"), "{stdout}");
 
-    // Not approved yet: the same code again, still no session.
-    let out = p.run(&["remote", "login", "py"]);
+    // --no-wait: the instructions, and no claim about the outcome.
+    let out = p.run(&["remote", "login", "py", "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&code),
+        stdout.starts_with(&format!(
+            "open file://{} and enter the code ",
+            device_dir.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("then check with `gantry remote whoami py`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not authenticated"), "{stdout}");
+
+    // Not approved in time: a failure, not a success.
+    let out = p.run(&["remote", "login", "py", "--wait", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not completed within 1s"),
         "{}",
         text(&out)
     );
-    // Approving it (what visiting the URI does) lets the next login open the session.
-    std::fs::create_dir_all(&device_dir).expect("device dir");
-    std::fs::write(device_dir.join(&code), "").expect("approving the code");
-    let out = p.run(&["remote", "login", "py"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("py: authenticated as "), "{stdout}");
-    assert!(!stdout.contains("enter the code"), "{stdout}");
+
+    // Approved while gantry waits: gantry notices through whoami.
+    let (status, lines) = login_approving(&p, "py", |code| {
+        std::fs::create_dir_all(&device_dir).expect("device dir");
+        std::fs::write(device_dir.join(code), "").expect("approving the code");
+    });
+    assert!(status.success(), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("py: authenticated as ")),
+        "{lines:?}"
+    );
+    let out = p.run(&["remote", "whoami", "py"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("py: authenticated as "),
+        "{}",
+        text(&out)
+    );
 }

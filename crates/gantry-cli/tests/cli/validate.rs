@@ -118,3 +118,142 @@ fn an_unknown_host_container_engine_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// `gantry validate FILE` in a fresh project holding `text` as FILE: (exit code, stderr).
+fn validate(file: &str, text: &[u8]) -> (Option<i32>, String) {
+    let p = Project::new();
+    std::fs::write(p.path().join(file), text).unwrap();
+    let out = p.run(&["validate", file]);
+    (out.status.code(), stderr(&out))
+}
+
+/// Issue 10: a UTF-8 byte order mark was "unknown key `\u{feff}name`".
+#[test]
+fn a_utf8_bom_is_accepted() {
+    let wf = "\u{feff}name: x\njobs:\n  a:\n    runs-on: host\n    steps:\n      - run: echo hi\n";
+    let (code, err) = validate("wf.yml", wf.as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// Issue 10: a NUL byte ended the file for the YAML parser ("no `jobs:`" at 1:1).
+#[test]
+fn a_nul_byte_is_reported_as_a_nul_byte_at_its_place() {
+    let (code, err) = validate(
+        "wf.yml",
+        b"jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: echo \0hi\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    insta::assert_snapshot!("nul_byte", err);
+}
+
+/// Issue 10: a second YAML document was silently ignored.
+#[test]
+fn a_second_yaml_document_is_refused_at_its_start() {
+    let (code, err) = validate(
+        "wf.yml",
+        b"jobs:\n  a:\n    runs-on: host\n    steps:\n      - run: echo hi\n---\njobs:\n  b: {}\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    insta::assert_snapshot!("second_document", err);
+}
+
+/// Issue 10: each of these validated, then went wrong at run time (an image named `~`
+/// pulled, `true` as an image, an empty `docker://`, an unterminated expression in
+/// `concurrency:` ignored).
+#[test]
+fn values_that_broke_at_run_time_are_located_errors() {
+    let (code, err) = validate(
+        "wf.yml",
+        br#"concurrency: ${{ (
+jobs:
+  a:
+    runs-on: host
+    services:
+      db: ~
+    container:
+      image: true
+    concurrency:
+      group: ${{ github.ref
+    steps:
+      - uses: 'docker://'
+"#,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    insta::assert_snapshot!("run_time_breakers", err);
+}
+
+/// Issue 10: `timeout-minutes: 1e308` (or 2^64-1) validated, then panicked converting
+/// to a duration.
+#[test]
+fn huge_timeout_minutes_literals_are_refused() {
+    let (code, err) = validate(
+        "wf.yml",
+        b"jobs:\n  a:\n    runs-on: host\n    timeout-minutes: 1e308\n    steps:\n      - run: echo hi\n        timeout-minutes: 18446744073709551615\n        retry: {attempts: 2, delay-seconds: 1e308}\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    insta::assert_snapshot!("huge_timeouts", err);
+}
+
+/// Issue 10: `/dev/zero` was read until memory ran out.
+#[test]
+fn dev_zero_is_refused_not_read_until_memory_runs_out() {
+    let p = Project::new();
+    let out = p.run(&["validate", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("larger than 16 MiB"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Issue 10: a 10 MB source line was echoed whole in the diagnostic.
+#[test]
+fn a_10_mb_line_is_excerpted_not_echoed() {
+    let wf = format!(
+        "jobs:\n  a:\n    runs-on: host\n    timeout-minutes: x{}\n    steps:\n      - run: echo hi\n",
+        "y".repeat(10_000_000)
+    );
+    let (code, err) = validate("wf.yml", wf.as_bytes());
+    assert_eq!(code, Some(1));
+    assert!(err.len() < 4_000, "{} bytes of diagnostics", err.len());
+    assert!(err.contains("wf.yml:4:22") && err.contains("yyy…"), "{err}");
+}
+
+/// Issue 10: a 4000x4000 matrix took 8 GB and 29 s before the 256-job limit refused it.
+#[test]
+fn a_4000x4000_matrix_is_refused_before_it_is_expanded() {
+    let values: Vec<String> = (0..4000).map(|i| i.to_string()).collect();
+    let values = values.join(", ");
+    let wf = format!("jobs:\n  a:\n    runs-on: host\n    strategy:\n      matrix:\n        a: [{values}]\n        b: [{values}]\n    steps:\n      - run: echo hi\n");
+    let (code, err) = validate("wf.yml", wf.as_bytes());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("16000000 combinations"), "{err}");
+}
+
+/// Issue 10: a 2000-operand `||` validated, then overflowed the stack at run time; at 50k
+/// operands `validate` itself overflowed.
+#[test]
+fn long_or_chains_validate_and_run() {
+    let p = Project::new();
+    let ops = vec!["github.ref == 'x'"; 50_000].join(" || ");
+    p.write(
+        "big.yml",
+        &format!("jobs:\n  a:\n    runs-on: host\n    steps:\n      - if: ${{{{ {ops} }}}}\n        run: echo hi\n"),
+    );
+    let out = p.run(&["validate", "big.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let ops = vec!["github.ref == 'x'"; 2_000].join(" || ");
+    p.write(
+        "wf.yml",
+        &format!("jobs:\n  a:\n    runs-on: host\n    steps:\n      - if: ${{{{ {ops} || true }}}}\n        run: echo ran-the-step\n"),
+    );
+    let out = p.run(&["run", "wf.yml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ran-the-step"),
+        "{}",
+        text(&out)
+    );
+}
