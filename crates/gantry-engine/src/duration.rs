@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-/// The longest `timeout-minutes` taken: one year. Longer values are refused with a
-/// message rather than clamped silently.
-pub(crate) const MAX_TIMEOUT_MINUTES: f64 = 525_600.0;
+/// The longest `timeout-minutes` taken (a year), the same limit validation holds
+/// literals to. Longer values are refused with a message rather than clamped silently.
+pub(crate) use gantry_workflow::MAX_TIMEOUT_MINUTES;
 
 /// Reads a rendered `timeout-minutes` value: a positive number of minutes, at most
 /// [`MAX_TIMEOUT_MINUTES`].
