@@ -68,7 +68,15 @@ impl RunDirs {
             }
             None => false,
         };
-        if last {
+        // The run dir goes when nothing but its marker is left. Something else in it is
+        // another process's (a plugin that crashed mid-job left its job dir): it stays,
+        // marked, for a reaper to judge.
+        let only_marker = || {
+            std::fs::read_dir(run_dir)
+                .map(|d| d.flatten().all(|e| e.file_name() == MARKER))
+                .unwrap_or(false)
+        };
+        if last && only_marker() {
             let _ = std::fs::remove_file(run_dir.join(MARKER));
             match std::fs::remove_dir(run_dir) {
                 Ok(()) => {}
@@ -125,5 +133,15 @@ mod tests {
         assert!(run.join(MARKER).exists() && b.exists());
         dirs.remove_job_dir(&run, &b).unwrap();
         assert!(!run.exists());
+    }
+
+    #[test]
+    fn what_another_process_left_in_the_run_dir_stays_for_the_reaper() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = RunDirs::default();
+        let (run, a) = dirs.create_job_dir(root.path(), "R1", "a").unwrap();
+        std::fs::create_dir(run.join("crashed-0")).unwrap();
+        dirs.remove_job_dir(&run, &a).unwrap();
+        assert!(!a.exists() && run.join("crashed-0").exists() && run.join(MARKER).exists());
     }
 }

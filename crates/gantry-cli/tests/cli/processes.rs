@@ -16,10 +16,9 @@ jobs:
     runs-on: host
     steps:
       - run: |
-          setsid env -i sleep 300 &
+          setsid env -i /bin/sh -c 'echo $$ >> {pids}; exec sleep 300' &
           setsid sh -c 'sleep 301 & echo $! >> {pids}' &
           sleep 0.2
-          pgrep -f "^sleep 300$" >> {pids}
       - run: {then}
 "#,
             pids = pids.display()
